@@ -1,0 +1,5 @@
+"""Entry point for `python -m netready`."""
+
+from netready.cli import main
+
+raise SystemExit(main())

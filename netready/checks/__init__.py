@@ -1,0 +1,5 @@
+"""Check implementations; importing this package registers every built-in check kind."""
+
+from netready.checks.base import Check, RunContext, register, registry
+
+__all__ = ["Check", "RunContext", "register", "registry"]

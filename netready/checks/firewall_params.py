@@ -1,0 +1,21 @@
+"""Parameters of the `firewall` check kind: one planned check `firewall.<rule>` per profile rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netready.checks.base import PLANNER_ONLY
+from netready.model import Rule
+
+
+@dataclass(frozen=True)
+class FirewallParams:
+    """How to probe one rule; the rule and the resolved address come from the planner."""
+
+    timeout_s: float = 1.0
+    retries: int = 1
+    udp_window: int = 128  # UDP probes outstanding at once (rate control)
+    quick_samples: int = 3  # ports probed per range in quick mode (first, last, random)
+    rule: Rule | None = field(default=None, metadata={PLANNER_ONLY: True})
+    address: str = field(default="", metadata={PLANNER_ONLY: True})
+    responder: str = field(default="", metadata={PLANNER_ONLY: True})

@@ -1,0 +1,1 @@
+"""The engine: runner, events, pacing and statistics."""

@@ -1,0 +1,1 @@
+"""Measurement primitives: codecs and thin socket shells, no thresholds."""

@@ -1,0 +1,1 @@
+"""The report: document, canonical JSON, signing, verification and renderings."""

@@ -1,0 +1,1 @@
+"""The far end: `netready responder`."""
