@@ -1,5 +1,155 @@
-"""Command line (placeholder, being written)."""
+"""Command line: `netready check|responder|verify|keys|demo` (contract: ARCHITECTURE.md §4)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, NoReturn
+
+from netready import __version__
+from netready.errors import NetreadyError, UsageError
+from netready.exitcodes import ExitCode
 
 
-def main() -> int:
-    return 0
+@dataclass
+class Env:
+    """What a command may touch; tests pass their own (httpie's pattern)."""
+
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdin_isatty: bool = field(default_factory=lambda: sys.stdin.isatty())
+    stdout_isatty: bool = field(default_factory=lambda: sys.stdout.isatty())
+
+    def say(self, text: str) -> None:
+        """A diagnostic line: always stderr, never mixed into data on stdout."""
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError (one line, exit 2) instead of printing usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="NAME=ADDR",
+        help="override a named host of the profile (repeatable)",
+    )
+    p.add_argument(
+        "--responder",
+        metavar="ADDR[:PORT]",
+        help="where `netready responder` runs (overrides the profile)",
+    )
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="length of the media streams")
+    p.add_argument("--quick", action="store_true", help="short streams (15 s), sampled ranges")
+    p.add_argument(
+        "--only",
+        metavar="ID[,ID]",
+        default="",
+        help="run only these checks (a trailing dot selects a family: firewall.)",
+    )
+    p.add_argument("--out", metavar="DIR", help="report folder (default: a new dated folder)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report document on stdout (diagnostics stay on stderr)",
+    )
+    p.add_argument(
+        "--events", metavar="FILE", help="write every event as JSON lines to FILE ('-' = stderr)"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
+    for name in ("customer", "site", "address", "installer", "ticket"):
+        p.add_argument(f"--{name}", default="", help=f"{name} written into the report")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = _Parser(
+        prog="netready",
+        description="Is this site's network ready for cloud "
+        "telephony? Measures, checks every firewall rule, writes a signed report.",
+    )
+    parser.add_argument("--version", action="version", version=f"netready {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    check = sub.add_parser("check", help="run all checks headless and write a signed report")
+    check.add_argument("--profile", required=True, metavar="NAME|PATH")
+    _add_run_options(check)
+    resp = sub.add_parser("responder", help="run the far end (STAMP reflector, port echo)")
+    resp.add_argument("--listen", default="127.0.0.1", metavar="ADDR")
+    resp.add_argument("--stamp-port", type=int, default=862, metavar="PORT")
+    resp.add_argument("--udp-ports", default="", metavar="RANGES")
+    resp.add_argument("--tcp-ports", default="", metavar="RANGES")
+    resp.add_argument("--tls-ports", default="", metavar="RANGES")
+    resp.add_argument("--key", metavar="FILE", help="HMAC key file for authenticated STAMP")
+    resp.add_argument(
+        "--profile",
+        metavar="NAME|PATH",
+        help="also serve every UDP and TCP port of this profile's rules",
+    )
+    ver = sub.add_parser("verify", help="check a report's signature and document")
+    ver.add_argument("report", metavar="REPORT")
+    ver.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="trusted public key (default: netready.pub next to the report)",
+    )
+    keys = sub.add_parser("keys", help="manage the signing key")
+    keys.add_argument("action", choices=["init", "show"])
+    keys.add_argument("--force", action="store_true", help="with init: replace an existing key")
+    demo = sub.add_parser("demo", help="run the lab profile against a local responder")
+    demo.add_argument("--out", metavar="DIR")
+    demo.add_argument("--duration", type=float, metavar="SECONDS")
+    demo.add_argument("--json", action="store_true")
+    demo.add_argument("--quiet", "-q", action="store_true")
+    return parser
+
+
+def _dispatch(args: argparse.Namespace, env: Env) -> int:
+    from netready import commands  # keeps `netready --help` fast
+
+    handlers = {
+        "check": commands.cmd_check,
+        "responder": commands.cmd_responder,
+        "verify": commands.cmd_verify,
+        "keys": commands.cmd_keys,
+        "demo": commands.cmd_demo,
+    }
+    return handlers[args.command](args, env)
+
+
+def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
+    """Run a command; every error becomes one stderr line and an exit code."""
+    env = env or Env()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            if env.stdin_isatty and env.stdout_isatty:
+                parser.print_help(env.stdout)  # the Textual app will open here (issue 6)
+                return ExitCode.PASS
+            raise UsageError("no command given (try `netready --help`)")
+        return _dispatch(args, env)
+    except NetreadyError as exc:
+        env.say(f"netready: error: {exc}")
+        return ExitCode.USAGE  # bad input: a profile, an option, a key or report file
+    except KeyboardInterrupt:
+        env.say("netready: interrupted")
+        return ExitCode.INTERRUPTED
+    except Exception as exc:
+        if env.environ.get("NETREADY_DEBUG"):
+            raise
+        env.say(
+            f"netready: internal error: {type(exc).__name__}: {exc} "
+            "(set NETREADY_DEBUG=1 for a traceback)"
+        )
+        return ExitCode.INTERNAL

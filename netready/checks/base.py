@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class RunContext:
     progress: ProgressFn
     quick: bool = False
     duration_s: float | None = None  # --duration, overrides the check's own default
+    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
 
 
 class Check(ABC):
@@ -62,6 +64,4 @@ def registry() -> dict[str, type[Check]]:
 
 def profile_fields(params_type: type[Any]) -> list[dataclasses.Field[Any]]:
     """The fields of a Params dataclass that a profile may set."""
-    return [
-        f for f in dataclasses.fields(params_type) if not f.metadata.get(PLANNER_ONLY, False)
-    ]
+    return [f for f in dataclasses.fields(params_type) if not f.metadata.get(PLANNER_ONLY, False)]

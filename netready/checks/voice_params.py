@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netready.checks.base import PLANNER_ONLY
+from netready.model import Target
 
 
 @dataclass(frozen=True)
@@ -18,4 +19,5 @@ class VoiceParams:
     dscp: int = 46
     codec: str = "g711"
     reply_timeout_s: float = 3.0  # a reply later than this counts as lost (RFC 7680 Tmax)
-    responder: str = field(default="", metadata={PLANNER_ONLY: True})  # "ADDR:PORT"
+    responder: str = field(default="", metadata={PLANNER_ONLY: True})  # "ADDR[:PORT]"
+    targets: tuple[Target, ...] = field(default=(), metadata={PLANNER_ONLY: True})

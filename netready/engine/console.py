@@ -1,0 +1,94 @@
+"""Subscribers that show a run: a console printer (stderr) and a JSON-lines writer."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import IO
+
+from netready.events import (
+    CheckFinished,
+    CheckStarted,
+    Event,
+    Progress,
+    RunFinished,
+    RunStarted,
+)
+
+_MARK = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "error": "ERROR",
+    "skipped": "skip",
+    "not_tested": "not tested",
+}
+BAR_WIDTH = 24
+
+
+class ConsolePrinter:
+    """One line per check on stderr; a live progress bar when stderr is a terminal."""
+
+    def __init__(self, stream: IO[str], tty: bool | None = None) -> None:
+        self.stream = stream
+        self.tty = stream.isatty() if tty is None else tty
+        self.total = 0
+        self.index = 0
+        self._last_draw = 0.0
+        self._bar_shown = False
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._handle(event)
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.total = len(event.checks)
+            self._line(f"netready: profile {event.profile}: {self.total} checks")
+        elif isinstance(event, CheckStarted):
+            self.index += 1
+        elif isinstance(event, Progress) and self.tty:
+            self._bar(event)
+        elif isinstance(event, CheckFinished):
+            r = event.result
+            why = f": {r.reason}" if r.reason else ""
+            self._line(f"[{self.index}/{self.total}] {_MARK[str(r.status)]:<10} {r.id}{why}")
+        elif isinstance(event, RunFinished):
+            note = " (interrupted)" if event.interrupted else ""
+            self._line(f"netready: verdict {event.verdict}{note}")
+
+    def _bar(self, event: Progress) -> None:
+        now = time.monotonic()
+        if now - self._last_draw < 0.1 and event.fraction < 1.0:
+            return
+        self._last_draw = now
+        done = int(event.fraction * BAR_WIDTH)
+        bar = "#" * done + "-" * (BAR_WIDTH - done)
+        msg = event.message[:40]
+        self.stream.write(
+            f"\r[{self.index}/{self.total}] [{bar}] {event.fraction:4.0%} {msg}\x1b[K"
+        )
+        self.stream.flush()
+        self._bar_shown = True
+
+    def _line(self, text: str) -> None:
+        if self._bar_shown:
+            self.stream.write("\r\x1b[K")
+            self._bar_shown = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+class JsonLinesWriter:
+    """Writes every event as one JSON object per line (for scripts and support)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        line = json.dumps(event.to_dict(), ensure_ascii=False, sort_keys=True)
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()

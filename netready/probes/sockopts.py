@@ -1,0 +1,115 @@
+"""Linux socket options for measurement: kernel RX timestamps, TTL and TOS, clock sync state."""
+
+from __future__ import annotations
+
+import ctypes
+import socket
+import struct
+from dataclasses import dataclass
+
+SO_TIMESTAMPNS = 35  # cmsg (SOL_SOCKET, 35) carries a struct timespec, CLOCK_REALTIME
+IP_TOS = 1
+IP_TTL = 2
+IP_RECVTTL = 12
+IP_RECVTOS = 13
+IPV6_RECVHOPLIMIT = 51
+IPV6_HOPLIMIT = 52
+IPV6_RECVTCLASS = 66
+IPV6_TCLASS = 67
+IPV6_UNICAST_HOPS = 16
+
+_TIMESPEC = struct.Struct("@qq")
+_INT = struct.Struct("@i")
+ANCILLARY_BUFSIZE = socket.CMSG_SPACE(_TIMESPEC.size) + 2 * socket.CMSG_SPACE(_INT.size)
+
+STA_UNSYNC = 0x0040  # struct timex status bit: clock not synchronised
+TIME_ERROR = 5  # adjtimex() return value: clock not synchronised
+
+AncillaryData = list[tuple[int, int, bytes]]
+
+
+@dataclass(frozen=True)
+class RxMeta:
+    """What the kernel told us about one received datagram; None where it said nothing."""
+
+    kernel_ns: int | None = None
+    ttl: int | None = None
+    tos: int | None = None
+
+
+def _int_or_byte(data: bytes) -> int | None:
+    if len(data) >= _INT.size:
+        return int(_INT.unpack_from(data)[0]) & 0xFF
+    return data[0] if len(data) == 1 else None
+
+
+def parse_ancillary(ancdata: AncillaryData) -> RxMeta:
+    """Kernel timestamp, TTL / hop limit and TOS / traffic class from recvmsg ancillary data."""
+    kernel_ns = ttl = tos = None
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanos = _TIMESPEC.unpack_from(data)
+            kernel_ns = seconds * 1_000_000_000 + nanos
+        elif (level, kind) in ((socket.IPPROTO_IP, IP_TTL), (socket.IPPROTO_IPV6, IPV6_HOPLIMIT)):
+            ttl = _int_or_byte(data)
+        elif (level, kind) in ((socket.IPPROTO_IP, IP_TOS), (socket.IPPROTO_IPV6, IPV6_TCLASS)):
+            tos = _int_or_byte(data)
+    return RxMeta(kernel_ns, ttl, tos)
+
+
+def _try_setsockopt(sock: socket.socket, level: int, option: int, value: int) -> bool:
+    try:
+        sock.setsockopt(level, option, value)
+    except OSError:
+        return False
+    return True
+
+
+def enable_rx_metadata(sock: socket.socket) -> bool:
+    """Ask for kernel RX timestamps, TTL and TOS on `sock`; True if kernel timestamps are on."""
+    stamped = _try_setsockopt(sock, socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    if sock.family == socket.AF_INET6:
+        _try_setsockopt(sock, socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+        _try_setsockopt(sock, socket.IPPROTO_IPV6, IPV6_RECVTCLASS, 1)
+    # An AF_INET6 socket also receives IPv4 (mapped) datagrams; their metadata comes as IP cmsgs.
+    _try_setsockopt(sock, socket.IPPROTO_IP, IP_RECVTTL, 1)
+    _try_setsockopt(sock, socket.IPPROTO_IP, IP_RECVTOS, 1)
+    return stamped
+
+
+def set_tx_tos(sock: socket.socket, tos: int) -> bool:
+    """Mark outgoing datagrams with `tos` (DSCP << 2 | ECN); True if the kernel accepted it."""
+    if sock.family == socket.AF_INET6:
+        return _try_setsockopt(sock, socket.IPPROTO_IPV6, IPV6_TCLASS, tos)
+    return _try_setsockopt(sock, socket.IPPROTO_IP, IP_TOS, tos)
+
+
+def set_tx_ttl(sock: socket.socket, ttl: int) -> bool:
+    """Send with a known TTL / hop limit, so the far end can tell the hop count."""
+    if sock.family == socket.AF_INET6:
+        return _try_setsockopt(sock, socket.IPPROTO_IPV6, IPV6_UNICAST_HOPS, ttl)
+    return _try_setsockopt(sock, socket.IPPROTO_IP, IP_TTL, ttl)
+
+
+class _Timex(ctypes.Structure):
+    # The leading fields of struct timex (<sys/timex.h>); the padding covers the rest.
+    _fields_ = (
+        ("modes", ctypes.c_uint),
+        ("offset", ctypes.c_long),
+        ("freq", ctypes.c_long),
+        ("maxerror", ctypes.c_long),
+        ("esterror", ctypes.c_long),
+        ("status", ctypes.c_int),
+        ("_rest", ctypes.c_byte * 256),
+    )
+
+
+def clock_is_synchronised() -> bool:
+    """True if the kernel says the system clock is synchronised (adjtimex); False on any doubt."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        timex = _Timex()  # modes = 0: read only, needs no privilege
+        state = int(libc.adjtimex(ctypes.byref(timex)))
+    except (OSError, AttributeError, TypeError):
+        return False
+    return 0 <= state != TIME_ERROR and not timex.status & STA_UNSYNC
