@@ -80,10 +80,17 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     yield d
 
 
-def run_cli(*args: str, config: Path, cwd: Path | None = None,
-            timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, config: Path, cwd: Path | None = None, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     """`python -m netready ARGS` with its own config dir; stdout and stderr captured apart."""
     env = dict(os.environ, NETREADY_CONFIG_DIR=str(config))
-    return subprocess.run([sys.executable, "-m", "netready", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "netready", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

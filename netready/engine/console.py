@@ -15,6 +15,7 @@ from netready.events import (
     RunFinished,
     RunStarted,
 )
+from netready.model import CheckResult
 
 _MARK = {
     "pass": "PASS",
@@ -24,6 +25,21 @@ _MARK = {
     "not_tested": "not tested",
 }
 BAR_WIDTH = 24
+
+
+def measured(result: CheckResult) -> str:
+    """The judged metrics of a result in one short phrase, e.g. ': delay_up_ms 0.06 (<= 150)'."""
+    parts = [
+        f"{name} {result.metrics[name]:.2f} ({lim.op} {lim.value:g})"
+        for name, lim in result.limits.items()
+        if name in result.metrics
+    ]
+    if "mos" in result.metrics:
+        parts.append(f"MOS {result.metrics['mos']:.2f}")
+    ports = result.evidence.get("ports")
+    if not parts and isinstance(ports, dict) and ports.get("open"):
+        parts.append(f"open {ports['open']}")
+    return ": " + ", ".join(parts) if parts else ""
 
 
 class ConsolePrinter:
@@ -52,7 +68,7 @@ class ConsolePrinter:
             self._bar(event)
         elif isinstance(event, CheckFinished):
             r = event.result
-            why = f": {r.reason}" if r.reason else ""
+            why = f": {r.reason}" if r.reason else measured(r)
             self._line(f"[{self.index}/{self.total}] {_MARK[str(r.status)]:<10} {r.id}{why}")
         elif isinstance(event, RunFinished):
             note = " (interrupted)" if event.interrupted else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 from netready.engine import emodel
 from netready.probes.voice import VoiceRun, VoiceSample
@@ -19,7 +20,7 @@ DEFINITIONS = {
     "percentile": "nearest rank on the raw samples, no interpolation",
     "rtt": "(T4 - T1) - (T3 - T2)",
     "jitter": "RFC 3550 J += (|D| - J) / 16 in arrival order (up: at the reflector, down: here);"
-    f" running_max = highest J from packet {JITTER_WARMUP_PACKETS + 1} on",
+    f" running_max = highest J from packet {JITTER_WARMUP_PACKETS + 1} on (all if fewer)",
     "ipdv": "RFC 3393 on consecutive sequence numbers; percentiles of |IPDV|",
     "pdv": "RFC 5481: p99 of one-way transit minus its minimum",
     "loss": "RFC 8762 §4 stateful reflector: up = (S_max+1) - (R_max+1),"
@@ -27,7 +28,7 @@ DEFINITIONS = {
     "worst_window": f"sliding {LOSS_WINDOW_S} s window over the probes;"
     " losses placed by sequence gaps",
     "mos": "ITU-T G.107 simplified: Ta = mean one-way delay of both directions + 2 x the larger"
-    " jitter + 20 ms packetisation + codec lookahead + 10 ms devices; Ppl = mean of both"
+    " jitter + 20 ms packetisation + codec lookahead + 10 ms devices; Ppl = whole-run mean of both"
     " directions; BurstR from the round-trip loss pattern",
 }
 Metrics = dict[str, float]
@@ -103,8 +104,8 @@ def _direction(
     return out
 
 
-def _delay(run: VoiceRun, got: list[VoiceSample], stat: str) -> tuple[Metrics, str]:
-    measured = run.local_clock_synchronised and run.remote_clock_synchronised is True
+def _delay(got: list[VoiceSample], measured: bool, stat: str) -> Metrics:
+    """One-way delay per direction: T2 - T1 and T4 - T3, or RTT / 2 for both."""
     out: Metrics = {}
     for name, transit in (("up", _up), ("down", _down)):
         if measured:
@@ -112,43 +113,48 @@ def _delay(run: VoiceRun, got: list[VoiceSample], stat: str) -> tuple[Metrics, s
         else:
             out |= summary(f"delay_{name}", [_rtt(s) for s in got], 2 * NS_PER_MS)
         out[f"delay_{name}_ms"] = out[f"delay_{name}_{stat}_ms"]
-    return out, "measured" if measured else "estimated_rtt_half"
+    return out
 
 
-def _loss_shares(got: list[VoiceSample]) -> tuple[list[float], list[float], int, int]:
-    """Per probe up to S_max: share lost up, share lost down; longest burst up and down."""
-    up: list[float] = []
-    down: list[float] = []
+def _loss_shares(got: list[VoiceSample]) -> tuple[list[Fraction], list[Fraction], int, int]:
+    """Per probe up to S_max: share lost up, share lost down; longest burst up and down.
+
+    Between two answered probes, the reflector's sequence jump tells how many of the missing
+    probes were lost on the way back; the rest were lost on the way there (RFC 8762 §4).
+    """
+    up: list[Fraction] = []
+    down: list[Fraction] = []
     burst_up = burst_down = 0
     prev_s = prev_r = -1
     for s in sorted(got, key=lambda x: x.seq):
         gap = s.seq - prev_s - 1
         gap_down = max(0, min(gap, int(s.reflector_seq or 0) - prev_r - 1))
-        gap_up = gap - gap_down
         if gap:
-            up += [gap_up / gap] * gap
-            down += [gap_down / gap] * gap
-        up.append(0.0)
-        down.append(0.0)
-        burst_up, burst_down = max(burst_up, gap_up), max(burst_down, gap_down)
+            up += [Fraction(gap - gap_down, gap)] * gap
+            down += [Fraction(gap_down, gap)] * gap
+        up.append(Fraction(0))
+        down.append(Fraction(0))
+        burst_up, burst_down = max(burst_up, gap - gap_down), max(burst_down, gap_down)
         prev_s, prev_r = s.seq, max(prev_r, int(s.reflector_seq or 0))
     return up, down, burst_up, burst_down
 
 
-def _worst_window(up: list[float], down: list[float], width: int) -> tuple[float, float]:
-    worst_up = worst_down = 0.0
-    lost_up, lost_down = sum(up[:width]), sum(down[:width])
+def _worst_window(up: list[Fraction], down: list[Fraction], width: int) -> tuple[float, float]:
+    """Highest loss percentage per direction over every run of `width` consecutive probes."""
+    sum_up = list(itertools.accumulate(up, initial=Fraction(0)))
+    sum_down = list(itertools.accumulate(down, initial=Fraction(0)))
+    worst_up, worst_down = Fraction(0), Fraction(0)
     for start in range(len(up) - width + 1):
-        if start:
-            lost_up += up[start + width - 1] - up[start - 1]
-            lost_down += down[start + width - 1] - down[start - 1]
-        worst_up = max(worst_up, 100 * lost_up / width)
-        if width - lost_up > 0:
-            worst_down = max(worst_down, 100 * lost_down / (width - lost_up))
-    return worst_up, worst_down
+        lost_up = sum_up[start + width] - sum_up[start]
+        worst_up = max(worst_up, lost_up / width)
+        if lost_up < width:
+            worst_down = max(
+                worst_down, (sum_down[start + width] - sum_down[start]) / (width - lost_up)
+            )
+    return float(100 * worst_up), float(100 * worst_down)
 
 
-def _loss(run: VoiceRun, got: list[VoiceSample], stat: str) -> tuple[Metrics, dict[str, object]]:
+def _loss(run: VoiceRun, got: list[VoiceSample]) -> tuple[Metrics, dict[str, object]]:
     sent = len(run.samples)
     out: Metrics = {"loss_rt_pct": 100 * (sent - len(got)) / sent} if sent else {}
     if not got:
@@ -168,9 +174,6 @@ def _loss(run: VoiceRun, got: list[VoiceSample], stat: str) -> tuple[Metrics, di
     out["worst_window_loss_up_pct"], out["worst_window_loss_down_pct"] = _worst_window(
         up, down, width
     )
-    if stat == "worst_window":
-        out["loss_up_pct"] = out["worst_window_loss_up_pct"]
-        out["loss_down_pct"] = out["worst_window_loss_down_pct"]
     consistent = r_max <= s_max and r_max + 1 >= len(got)
     evidence: dict[str, object] = {"sender_seq_max": s_max, "reflector_seq_max": r_max}
     evidence |= {"replies": len(got), "unknown": unknown, "consistent": consistent}
@@ -273,17 +276,21 @@ def voice_metrics(
         late = summary("send_late", [s.t1_ns - s.scheduled_ns for s in run.samples], NS_PER_MS)
         m |= {f"send_late_{k}_ms": late[f"send_late_{k}_ms"] for k in ("mean", "p99", "max")}
     m["duplicate_count"] = float(sum(s.duplicates for s in run.samples))
+    measured = run.local_clock_synchronised and run.remote_clock_synchronised is True
+    evidence["delay_method"] = "measured" if measured else "estimated_rtt_half"
     if got:
         m |= summary("rtt", [_rtt(s) for s in got], NS_PER_MS)
-        delay, evidence["delay_method"] = _delay(run, got, delay_statistic)
-        m |= delay
+        m |= _delay(got, measured, delay_statistic)
         m |= _direction(got, "up", _up, lambda s: int(s.reflector_seq or 0), jitter_statistic)
         m |= _direction(got, "down", _down, lambda s: s.arrival_index or 0, jitter_statistic)
         m["reordered_count"] = float(_reordered(got))
     else:
         evidence["why"] = "no reply came back: delay and jitter cannot be computed"
-    loss, evidence["loss"] = _loss(run, got, loss_statistic)
+    loss, evidence["loss"] = _loss(run, got)
     m |= loss
-    mos, evidence["emodel"] = _mos(m, got, codec)
+    mos, evidence["emodel"] = _mos(m, got, codec)  # Ppl: whole-run loss, whatever the verdict uses
     m |= mos
+    if loss_statistic == "worst_window" and "loss_up_pct" in m:
+        m["loss_up_pct"] = m["worst_window_loss_up_pct"]
+        m["loss_down_pct"] = m["worst_window_loss_down_pct"]
     return m, evidence

@@ -138,10 +138,17 @@ def _need_base(data: bytes, what: str) -> None:
         )
 
 
+def _pack(layout: struct.Struct, *fields: int) -> bytes:
+    try:
+        return layout.pack(*fields)
+    except struct.error as exc:
+        raise ValueError(f"a STAMP field is out of range: {exc}") from None
+
+
 def pack_sender(packet: SenderPacket) -> bytes:
     ee = packet.error_estimate
     ts = ee.encode_time(packet.timestamp_ns)
-    return _SENDER.pack(packet.seq, ts, ee.to_int(), packet.ssid) + packet.tlvs
+    return _pack(_SENDER, packet.seq, ts, ee.to_int(), packet.ssid) + packet.tlvs
 
 
 def unpack_sender(data: bytes) -> SenderPacket:
@@ -154,7 +161,8 @@ def unpack_sender(data: bytes) -> SenderPacket:
 def pack_reflector(packet: ReflectorPacket) -> bytes:
     ee, sender_ee = packet.error_estimate, packet.sender_error_estimate
     return (
-        _REFLECTOR.pack(
+        _pack(
+            _REFLECTOR,
             packet.seq,
             ee.encode_time(packet.timestamp_ns),
             ee.to_int(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import select
 import socket
 import struct
 import threading
@@ -34,8 +35,11 @@ from netready.probes.stamp import (
 )
 
 SEND_TTL = 255  # the reflector reports the TTL it saw, so 255 - that = forward hop count
-SPIN_NS = 300_000  # sleep until this long before a slot, then spin
+SPIN_MIN_NS = 300_000  # wait in the kernel until at least this long before a slot, then spin
+SPIN_MAX_NS = 1_500_000
+OVERSHOOT_CAP_NS = 1_000_000  # one late wake-up (VM preemption) must not inflate the margin
 START_LEAD_NS = 20_000_000
+STRAGGLER_POLL_S = 0.05
 PROGRESS_EVERY_NS = 200_000_000
 PROGRESS_MIN_SLACK_NS = 2_000_000  # only report progress with this much time left to a slot
 RECV_BUFSIZE = 2048
@@ -132,14 +136,14 @@ class _Receiver:
         _read_cos(sample, reply.tlvs)
 
     def drain(self, sock: socket.socket) -> None:
-        """Read every reply already queued, without blocking."""
+        """Read every datagram already queued, without blocking."""
         while True:
             try:
                 data, anc, _flags, _addr = sock.recvmsg(RECV_BUFSIZE, ANCILLARY_BUFSIZE)
-            except (BlockingIOError, InterruptedError, TimeoutError):
+            except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # e.g. ICMP port unreachable reported on a connected socket
-                continue
+            except OSError:  # e.g. ICMP port unreachable, reported once on a connected socket
+                return
             self.handle(data, parse_ancillary(anc), time.time_ns())
 
 
@@ -155,9 +159,7 @@ def _read_cos(sample: VoiceSample, tlvs: bytes) -> None:
             return
 
 
-def _open_socket(
-    address: str, port: int, source_port: int, dscp: int
-) -> tuple[socket.socket, bool]:
+def _open_socket(address: str, port: int, source_port: int, dscp: int) -> socket.socket:
     family, kind, proto, _name, sockaddr = socket.getaddrinfo(
         address, port, type=socket.SOCK_DGRAM
     )[0]
@@ -168,22 +170,67 @@ def _open_socket(
         sock.connect(sockaddr)
         set_tx_tos(sock, dscp << 2)
         set_tx_ttl(sock, SEND_TTL)
-        kernel = enable_rx_metadata(sock)
         sock.setblocking(False)
     except BaseException:
         sock.close()
         raise
-    return sock, kernel
+    return sock
 
 
-def _wait_until(deadline: int) -> int:
-    """Sleep until shortly before `deadline` (perf_counter ns), then spin; returns the exit time."""
-    now = time.perf_counter_ns()
-    if deadline - now > SPIN_NS:
-        time.sleep((deadline - now - SPIN_NS) / 1e9)
-    while (now := time.perf_counter_ns()) < deadline:
-        pass
-    return now
+@dataclass
+class _Pacer:
+    """Waits for absolute deadlines: in select() (reading replies) until a margin before the
+    slot, then spins. The margin follows the measured wake-up overshoot (2 x its average +
+    0.2 ms, kept within 0.3-1.5 ms), so sends are on time without spinning more than needed.
+    """
+
+    sock: socket.socket
+    rx: _Receiver
+    overshoot_ns: float = SPIN_MIN_NS / 2
+    use_select: bool = True
+
+    def margin_ns(self) -> int:
+        return int(min(SPIN_MAX_NS, max(SPIN_MIN_NS, 2 * self.overshoot_ns + 200_000)))
+
+    def block(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True if a datagram is waiting."""
+        if self.use_select:
+            try:
+                return bool(select.select([self.sock], [], [], seconds)[0])
+            except ValueError:  # descriptor above FD_SETSIZE
+                self.use_select = False
+        time.sleep(seconds)
+        return False
+
+    def wait(self, deadline: int) -> int:
+        """Return once perf_counter_ns() >= deadline, with that reading."""
+        while deadline - (now := time.perf_counter_ns()) > (margin := self.margin_ns()):
+            target = deadline - margin
+            if self.block((target - now) / 1e9):
+                self.rx.drain(self.sock)
+                continue
+            overshoot = min(OVERSHOOT_CAP_NS, time.perf_counter_ns() - target)
+            self.overshoot_ns += (overshoot - self.overshoot_ns) / 8
+        while (now := time.perf_counter_ns()) < deadline:
+            pass
+        return now
+
+
+def _template(payload_bytes: int, dscp: int, ssid: int, ee: ErrorEstimate) -> bytearray:
+    tlvs = sender_tlvs(payload_bytes, dscp)
+    return bytearray(pack_sender(SenderPacket(0, time.time_ns(), ee, ssid, tlvs)))
+
+
+def _stragglers(pacer: _Pacer, timeout_ns: int, cancel: threading.Event | None) -> bool:
+    """Wait up to `timeout_ns` for outstanding replies; True if cancelled meanwhile."""
+    end = time.perf_counter_ns() + timeout_ns
+    rx = pacer.rx
+    while rx.received < rx.sent and (left := end - time.perf_counter_ns()) > 0:
+        if cancel is not None and cancel.is_set():
+            return True
+        if pacer.block(min(STRAGGLER_POLL_S, left / 1e9)):
+            rx.drain(pacer.sock)
+    return False
 
 
 def run_voice_stream(
@@ -198,103 +245,70 @@ def run_voice_stream(
     source_port: int = 0,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
-    _thread: bool = False,
 ) -> VoiceRun:
     """Send `rate_pps` STAMP packets per second for `duration_s` and collect the replies.
 
-    Blocking; run it on its own thread. Returns partial results with interrupted=True when
-    `cancel` is set. Raises only for bad arguments or when the socket cannot be opened.
+    Blocking: run it on a thread of its own. Returns what was measured, with interrupted=True
+    when `cancel` was set. Raises only for bad arguments or when no socket can be opened.
     """
-    if rate_pps < 1 or not 0 <= dscp < 64 or reply_timeout_s <= 0:
-        raise ValueError(f"bad stream parameters: {rate_pps} pps, DSCP {dscp}, {reply_timeout_s} s")
+    if rate_pps < 1 or not 0 <= dscp < 64 or reply_timeout_s <= 0 or duration_s < 0:
+        raise ValueError(
+            f"bad stream parameters: {rate_pps} packets/s, {duration_s} s, DSCP {dscp},"
+            f" reply timeout {reply_timeout_s} s"
+        )
     local_sync = clock_is_synchronised()
     ssid = secrets.randbelow(0xFFFF) + 1
-    ee = ErrorEstimate.for_error(1_000_000, local_sync)
-    template = bytearray(
-        pack_sender(SenderPacket(0, time.time_ns(), ee, ssid, sender_tlvs(payload_bytes, dscp)))
-    )
+    template = _template(payload_bytes, dscp, ssid, ErrorEstimate.for_error(1_000_000, local_sync))
     count, interval = round(duration_s * rate_pps), 1_000_000_000 // rate_pps
-    samples = [VoiceSample(i, 0, 0) for i in range(count)]
-    rx = _Receiver(samples, ssid, int(reply_timeout_s * 1e9))
-    sock, kernel = _open_socket(address, port, source_port, dscp)
-    stop = threading.Event()
-    thread = None
-    if _thread:
-        sock.settimeout(0.05)
-
-        def loop() -> None:
-            while not stop.is_set():
-                try:
-                    data, anc, _f, _a = sock.recvmsg(RECV_BUFSIZE, ANCILLARY_BUFSIZE)
-                except (TimeoutError, InterruptedError):
-                    continue
-                except OSError:
-                    continue
-                rx.handle(data, parse_ancillary(anc), time.time_ns())
-
-        thread = threading.Thread(target=loop, daemon=True)
-        thread.start()
+    rx = _Receiver([VoiceSample(i, 0, 0) for i in range(count)], ssid, int(reply_timeout_s * 1e9))
+    sock = _open_socket(address, port, source_port, dscp)
+    kernel_stamps = enable_rx_metadata(sock)
+    pacer = _Pacer(sock, rx)
     started = time.time_ns()
-    interrupted = False
+    interrupted, send_errors = False, 0
     try:
-        start = time.perf_counter_ns() + START_LEAD_NS
-        last_progress = start
-        send_errors = 0
-        for i in range(count):
+        start = last_progress = time.perf_counter_ns() + START_LEAD_NS
+        for i, sample in enumerate(rx.samples):
             if cancel is not None and cancel.is_set():
                 interrupted = True
                 break
             deadline = start + i * interval
-            now = _wait_until(deadline)
+            now = pacer.wait(deadline)
             t1 = time.time_ns()
             _HEAD.pack_into(template, 0, i, unix_ns_to_ntp(t1))
-            sample = samples[i]
-            sample.t1_ns, sample.scheduled_ns = t1, t1 - (now - deadline)
-            rx.sent = i + 1
             try:
                 sock.send(template)
             except OSError:
                 send_errors += 1
-            if not _thread:
-                rx.drain(sock)
+            sample.t1_ns, sample.scheduled_ns = t1, t1 - (now - deadline)  # deadline on REALTIME
+            rx.sent = i + 1
             now = time.perf_counter_ns()
             if (
                 progress
                 and now - last_progress >= PROGRESS_EVERY_NS
-                and deadline + interval - now > PROGRESS_MIN_SLACK_NS
+                and (deadline + interval - now > PROGRESS_MIN_SLACK_NS)
             ):
                 last_progress = now
-                progress(i / count, f"{i + 1} of {count} sent, {rx.received} back")
-        if not interrupted and count:
-            end = time.perf_counter_ns() + int(reply_timeout_s * 1e9)
-            while rx.received < rx.sent and (now := time.perf_counter_ns()) < end:
-                if cancel is not None and cancel.is_set():
-                    interrupted = True
-                    break
-                if _thread:
-                    time.sleep(0.01)
-                else:
-                    sock.settimeout(min(0.05, (end - now) / 1e9))
-                    rx.drain(sock)
+                progress(rx.sent / count, f"{rx.sent} of {count} sent, {rx.received} back")
+        if not interrupted:
+            interrupted = _stragglers(pacer, rx.timeout_ns, cancel)
+        if progress:
+            progress(1.0, f"{rx.sent} sent, {rx.received} back")
     finally:
-        stop.set()
-        if thread:
-            thread.join()
         sock.close()
-    finished = time.time_ns()
-    del samples[rx.sent :]
+    del rx.samples[rx.sent :]
     return VoiceRun(
-        samples,
-        rate_pps,
-        payload_bytes,
-        dscp,
-        local_sync,
-        None if not rx.remote_sync else all(rx.remote_sync),
-        "kernel" if kernel and not rx.user_stamped else "user",
-        started,
-        finished,
-        interrupted,
-        rx.ignored,
-        rx.late,
-        send_errors,
+        samples=rx.samples,
+        rate_pps=rate_pps,
+        payload_bytes=payload_bytes,
+        dscp=dscp,
+        local_clock_synchronised=local_sync,
+        remote_clock_synchronised=all(rx.remote_sync) if rx.remote_sync else None,
+        timestamp_source="kernel" if kernel_stamps and not rx.user_stamped else "user",
+        started_ns=started,
+        finished_ns=time.time_ns(),
+        interrupted=interrupted,
+        ignored_replies=rx.ignored,
+        late_replies=rx.late,
+        send_errors=send_errors,
     )

@@ -75,11 +75,20 @@ class Platform:
     sip_port: int
 
 
-def write_profile(path: Path, stamp: int, tcp: int, udp_first: int, udp_last: int, sip: int,
-                  duration: float = 2.0, responder: bool = True) -> Path:
+def write_profile(
+    path: Path,
+    stamp: int,
+    tcp: int,
+    udp_first: int,
+    udp_last: int,
+    sip: int,
+    duration: float = 2.0,
+    responder: bool = True,
+) -> Path:
     """Write the test profile; without `responder` the UDP rules cannot be probed."""
-    text = PROFILE.format(stamp=stamp, tcp=tcp, udp_first=udp_first, udp_last=udp_last,
-                          sip=sip, duration=duration)
+    text = PROFILE.format(
+        stamp=stamp, tcp=tcp, udp_first=udp_first, udp_last=udp_last, sip=sip, duration=duration
+    )
     if not responder:
         text = text.replace(f'responder = "127.0.0.1:{stamp}"\n', "")
     path.write_text(text, encoding="utf-8")
@@ -87,13 +96,15 @@ def write_profile(path: Path, stamp: int, tcp: int, udp_first: int, udp_last: in
 
 
 @contextmanager
-def loopback_platform(tmp: Path, duration: float = 2.0,
-                      serve_tcp: bool = True) -> Iterator[Platform]:
+def loopback_platform(
+    tmp: Path, duration: float = 2.0, serve_tcp: bool = True
+) -> Iterator[Platform]:
     """Start a real responder on free loopback ports; stop it afterwards."""
     first = free_port_block(20)
     tcp, sip = free_port(), free_port()
     config = ResponderConfig(
-        listen="127.0.0.1", stamp_port=0,
+        listen="127.0.0.1",
+        stamp_port=0,
         udp_ports=(PortRange(first, first + 19), PortRange(sip, sip)),
         tcp_ports=(PortRange(tcp, tcp),) if serve_tcp else (),
     )
@@ -101,8 +112,7 @@ def loopback_platform(tmp: Path, duration: float = 2.0,
     responder.start()
     try:
         stamp = responder.stamp_address[1]
-        profile = write_profile(tmp / "looptest.toml", stamp, tcp, first, first + 19, sip,
-                                duration)
+        profile = write_profile(tmp / "looptest.toml", stamp, tcp, first, first + 19, sip, duration)
         yield Platform(profile, stamp, tcp, first, first + 19, sip)
     finally:
         responder.stop()

@@ -23,15 +23,20 @@ def _report(out: Path) -> dict[str, object]:
 def test_exit_0_pass_with_json_on_stdout(tmp_path: Path, config_dir: Path) -> None:
     with loopback_platform(tmp_path) as plat:
         out = tmp_path / "r"
-        proc = run_cli("check", "--profile", str(plat.profile), "--out", str(out), "--json",
-                       config=config_dir)
+        proc = run_cli(
+            "check", "--profile", str(plat.profile), "--out", str(out), "--json", config=config_dir
+        )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # stdout carries the document and nothing else
     assert doc["verdict"] == "PASS"
     assert (out / "report.json").read_bytes().decode() == proc.stdout.strip()
     statuses = {c["id"]: c["status"] for c in doc["checks"]}
-    assert statuses == {"media.voice": "pass", "firewall.https": "pass",
-                        "firewall.rtp": "pass", "firewall.sip-udp": "skipped"}
+    assert statuses == {
+        "media.voice": "pass",
+        "firewall.https": "pass",
+        "firewall.rtp": "pass",
+        "firewall.sip-udp": "skipped",
+    }
     sip = next(c for c in doc["checks"] if c["id"] == "firewall.sip-udp")
     assert "sip_provider" in sip["reason"]
     assert "netready: verdict PASS" in proc.stderr
@@ -40,8 +45,16 @@ def test_exit_0_pass_with_json_on_stdout(tmp_path: Path, config_dir: Path) -> No
 def test_exit_1_fail_names_the_blocked_port(tmp_path: Path, config_dir: Path) -> None:
     with loopback_platform(tmp_path, serve_tcp=False) as plat:
         out = tmp_path / "r"
-        proc = run_cli("check", "--profile", str(plat.profile), "--out", str(out),
-                       "--only", "firewall.https", config=config_dir)
+        proc = run_cli(
+            "check",
+            "--profile",
+            str(plat.profile),
+            "--out",
+            str(out),
+            "--only",
+            "firewall.https",
+            config=config_dir,
+        )
     assert proc.returncode == 1, proc.stderr
     check = _report(out)["checks"][0]  # type: ignore[index]
     assert check["status"] == "fail"
@@ -50,8 +63,16 @@ def test_exit_1_fail_names_the_blocked_port(tmp_path: Path, config_dir: Path) ->
 
 
 def test_exit_2_empty_host_refused_before_sending(tmp_path: Path, config_dir: Path) -> None:
-    proc = run_cli("check", "--profile", "stimme", "--host", "pbx=", "--out",
-                   str(tmp_path / "r"), config=config_dir)
+    proc = run_cli(
+        "check",
+        "--profile",
+        "stimme",
+        "--host",
+        "pbx=",
+        "--out",
+        str(tmp_path / "r"),
+        config=config_dir,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("netready: error: ")
@@ -60,16 +81,20 @@ def test_exit_2_empty_host_refused_before_sending(tmp_path: Path, config_dir: Pa
     assert proc.stdout == ""
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["check"], "--profile"),
-    (["check", "--profile", "no-such-profile"], "no-such-profile"),
-    (["check", "--profile", "stimme", "--host", "pbxx=127.0.0.1"], "did you mean 'pbx'"),
-    (["check", "--profile", "stimme", "--only", "firewall.nope"], "firewall.nope"),
-    (["frobnicate"], "frobnicate"),
-    (["verify", "/nonexistent/report.json"], "/nonexistent/report.json"),
-])
-def test_exit_2_usage_errors_are_one_line(args: list[str], needle: str, tmp_path: Path,
-                                          config_dir: Path) -> None:
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["check"], "--profile"),
+        (["check", "--profile", "no-such-profile"], "no-such-profile"),
+        (["check", "--profile", "stimme", "--host", "pbxx=127.0.0.1"], "did you mean 'pbx'"),
+        (["check", "--profile", "stimme", "--only", "firewall.nope"], "firewall.nope"),
+        (["frobnicate"], "frobnicate"),
+        (["verify", "/nonexistent/report.json"], "/nonexistent/report.json"),
+    ],
+)
+def test_exit_2_usage_errors_are_one_line(
+    args: list[str], needle: str, tmp_path: Path, config_dir: Path
+) -> None:
     proc = run_cli(*args, config=config_dir, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -79,11 +104,19 @@ def test_exit_2_usage_errors_are_one_line(args: list[str], needle: str, tmp_path
 
 def test_exit_3_incomplete_without_responder(tmp_path: Path, config_dir: Path) -> None:
     with loopback_platform(tmp_path) as plat:
-        write_profile(plat.profile, plat.stamp_port, plat.tcp_port, plat.udp_first,
-                      plat.udp_last, plat.sip_port, responder=False)
+        write_profile(
+            plat.profile,
+            plat.stamp_port,
+            plat.tcp_port,
+            plat.udp_first,
+            plat.udp_last,
+            plat.sip_port,
+            responder=False,
+        )
         out = tmp_path / "r"
-        proc = run_cli("check", "--profile", str(plat.profile), "--out", str(out),
-                       config=config_dir)
+        proc = run_cli(
+            "check", "--profile", str(plat.profile), "--out", str(out), config=config_dir
+        )
     assert proc.returncode == 3, proc.stderr
     doc = _report(out)
     assert doc["verdict"] == "INCOMPLETE"
@@ -93,8 +126,9 @@ def test_exit_3_incomplete_without_responder(tmp_path: Path, config_dir: Path) -
     assert statuses["firewall.https"] == "pass"
 
 
-def test_exit_4_internal_error_is_one_line(monkeypatch: pytest.MonkeyPatch,
-                                           tmp_path: Path, config_dir: Path) -> None:
+def test_exit_4_internal_error_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config_dir: Path
+) -> None:
     import netready.commands as commands
 
     def broken(*_a: object, **_k: object) -> None:
@@ -106,26 +140,52 @@ def test_exit_4_internal_error_is_one_line(monkeypatch: pytest.MonkeyPatch,
 
     err = io.StringIO()
     env = Env(stdout=io.StringIO(), stderr=err, environ={"NETREADY_CONFIG_DIR": str(config_dir)})
-    code = main(["check", "--profile", "stimme", "--host", "pbx=127.0.0.1", "--host",
-                 "services=127.0.0.1", "--host", "stun=127.0.0.1", "--out",
-                 str(tmp_path / "r")], env)
+    code = main(
+        [
+            "check",
+            "--profile",
+            "stimme",
+            "--host",
+            "pbx=127.0.0.1",
+            "--host",
+            "services=127.0.0.1",
+            "--host",
+            "stun=127.0.0.1",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        env,
+    )
     assert code == 4
     assert err.getvalue().strip().splitlines()[-1] == (
-        "netready: internal error: RuntimeError: a bug (set NETREADY_DEBUG=1 for a traceback)")
+        "netready: internal error: RuntimeError: a bug (set NETREADY_DEBUG=1 for a traceback)"
+    )
     assert "Traceback" not in err.getvalue()
 
 
-def test_exit_130_sigint_writes_signed_incomplete_report(tmp_path: Path,
-                                                         config_dir: Path) -> None:
+def test_exit_130_sigint_writes_signed_incomplete_report(tmp_path: Path, config_dir: Path) -> None:
     with loopback_platform(tmp_path, duration=30.0) as plat:
         out = tmp_path / "r"
         import os
 
         env = dict(os.environ, NETREADY_CONFIG_DIR=str(config_dir))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "netready", "check", "--profile", str(plat.profile),
-             "--out", str(out)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=env)
+            [
+                sys.executable,
+                "-m",
+                "netready",
+                "check",
+                "--profile",
+                str(plat.profile),
+                "--out",
+                str(out),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         time.sleep(3.0)  # inside the 30 s voice stream
         proc.send_signal(signal.SIGINT)
         _stdout, stderr = proc.communicate(timeout=30)

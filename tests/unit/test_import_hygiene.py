@@ -30,8 +30,7 @@ def test_no_module_outside_tui_loads_textual() -> None:
         "        bad.append(n); break\n"
         "print(bad)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"textual loaded by {out.stdout.strip()}"
 
@@ -39,6 +38,5 @@ def test_no_module_outside_tui_loads_textual() -> None:
 def test_the_check_detects_textual() -> None:
     """The probe above can fail: importing textual is seen."""
     code = "import sys, textual; print('textual' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "True"

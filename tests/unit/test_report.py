@@ -25,20 +25,43 @@ from tests.conftest import require_tool
 def _document(verdict_fail: bool = False) -> dict[str, object]:
     profile = load_profile(data_dir("profiles") / "lab.toml")
     voice = CheckResult(
-        "media.voice", "Voice path", Status.FAIL if verdict_fail else Status.PASS,
-        method="stamp", reason="delay_up_ms = 160.00, limit <= 150" if verdict_fail else "",
-        metrics={m: 1.5 for m in ("rtt_mean_ms", "rtt_p95_ms", "delay_up_ms", "delay_down_ms",
-                                  "jitter_up_ms", "jitter_down_ms", "loss_up_pct",
-                                  "loss_down_pct", "mos")},
+        "media.voice",
+        "Voice path",
+        Status.FAIL if verdict_fail else Status.PASS,
+        method="stamp",
+        reason="delay_up_ms = 160.00, limit <= 150" if verdict_fail else "",
+        metrics={
+            m: 1.5
+            for m in (
+                "rtt_mean_ms",
+                "rtt_p95_ms",
+                "delay_up_ms",
+                "delay_down_ms",
+                "jitter_up_ms",
+                "jitter_down_ms",
+                "loss_up_pct",
+                "loss_down_pct",
+                "mos",
+            )
+        },
         limits={"delay_up_ms": Limit("<=", 150.0), "loss_up_pct": Limit("<", 1.0)},
-        evidence={"delay_method": "estimated_rtt_half",
-                  "samples": [[i, str(1795305184893310263 + i), None] for i in range(20)]},
-        started_at="2026-11-21T10:00:00.000Z", finished_at="2026-11-21T10:01:00.000Z")
-    fw = CheckResult("firewall.rtp", "RTP", Status.PASS, method="udp-echo",
-                     evidence={"ports": {"open": "26384-26483", "blocked": "", "not_tested": ""}},
-                     started_at="2026-11-21T10:01:00.000Z", finished_at="2026-11-21T10:01:01.000Z")
-    outcome = RunOutcome([voice, fw], False, "2026-11-21T10:00:00.000Z",
-                         "2026-11-21T10:01:01.000Z")
+        evidence={
+            "delay_method": "estimated_rtt_half",
+            "samples": [[i, str(1795305184893310263 + i), None] for i in range(20)],
+        },
+        started_at="2026-11-21T10:00:00.000Z",
+        finished_at="2026-11-21T10:01:00.000Z",
+    )
+    fw = CheckResult(
+        "firewall.rtp",
+        "RTP",
+        Status.PASS,
+        method="udp-echo",
+        evidence={"ports": {"open": "26384-26483", "blocked": "", "not_tested": ""}},
+        started_at="2026-11-21T10:01:00.000Z",
+        finished_at="2026-11-21T10:01:01.000Z",
+    )
+    outcome = RunOutcome([voice, fw], False, "2026-11-21T10:00:00.000Z", "2026-11-21T10:01:01.000Z")
     site = {"customer": "Müller GmbH", "site": "Köln\tHQ", "installer": "J. Doe"}
     return build_report(profile, site, outcome, environment())
 

@@ -40,15 +40,18 @@ class FakeCheck(Check):
             t0 = time.monotonic()
             while not ctx.cancelled.is_set() and time.monotonic() - t0 < 10:
                 await asyncio.sleep(0.01)
-            return CheckResult(check_id, "fake", Status.NOT_TESTED, metrics={"partial": 1.0},
-                               reason="interrupted")
+            return CheckResult(
+                check_id, "fake", Status.NOT_TESTED, metrics={"partial": 1.0}, reason="interrupted"
+            )
         status = Status.PASS if b == "pass" else Status.FAIL
         return CheckResult(check_id, "fake", status, reason="" if b == "pass" else "bad")
 
 
 def plan(*behaviours: str) -> list[PlannedCheck]:
-    return [PlannedCheck(f"fake.c{i}", f"check {i}", FakeCheck(), FakeParams(b))
-            for i, b in enumerate(behaviours)]
+    return [
+        PlannedCheck(f"fake.c{i}", f"check {i}", FakeCheck(), FakeParams(b))
+        for i, b in enumerate(behaviours)
+    ]
 
 
 def run(p: list[PlannedCheck], events: list[Event] | None = None) -> Any:
@@ -60,8 +63,16 @@ def test_events_in_order_and_serialisable() -> None:
     events: list[Event] = []
     outcome = run(plan("pass", "pass"), events)
     kinds = [type(e) for e in events]
-    assert kinds == [RunStarted, CheckStarted, Progress, CheckFinished, CheckStarted, Progress,
-                     CheckFinished, RunFinished]
+    assert kinds == [
+        RunStarted,
+        CheckStarted,
+        Progress,
+        CheckFinished,
+        CheckStarted,
+        Progress,
+        CheckFinished,
+        RunFinished,
+    ]
     for e in events:
         json.dumps(e.to_dict())
     assert outcome.verdict is Verdict.PASS

@@ -1,0 +1,284 @@
+"""STAMP codec and stateful reflector core: golden packets, exact time math, hostile input."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netready.probes import stamp
+from netready.probes.stamp import (
+    BASE_SIZE,
+    ClassOfService,
+    ErrorEstimate,
+    ReflectorPacket,
+    SenderPacket,
+    Tlv,
+)
+from netready.responder.stamp_reflector import StampReflector, clock_is_synchronised
+
+# 2023-11-14 22:13:20 UTC = Unix 1_700_000_000 s = NTP 3_908_988_800 s = 0xE8FE6F80
+T1_NS = 1_700_000_000_500_000_000  # .5 s   -> fraction 0x80000000
+T2_NS = 1_700_000_000_250_000_000  # .25 s  -> fraction 0x40000000
+T3_NS = 1_700_000_000_750_000_000  # .75 s  -> fraction 0xC0000000
+EE_1MS_SYNC = ErrorEstimate(synchronised=True, ptp=False, scale=22, multiplier=1)  # 0x9601
+
+# Session-Sender packet, RFC 8762 §4.2.1 / PROTOCOLS.md §1.4, written out field by field.
+SENDER_GOLDEN = bytes.fromhex(
+    "00000001"  # 0  sequence number 1
+    "e8fe6f80"
+    "80000000"  # 4  T1: NTP seconds, fraction
+    "9601"  # 12 error estimate: S=1 Z=0 scale=22 multiplier=1
+    "1234" + "00" * 28  # 14 SSID  # 16 MBZ
+)
+# Session-Reflector packet, RFC 8762 §4.3.1 / PROTOCOLS.md §1.5.
+REFLECTOR_GOLDEN = bytes.fromhex(
+    "00000007"  # 0  reflector's own sequence number
+    "e8fe6f80"
+    "c0000000"  # 4  T3
+    "9601"  # 12 reflector error estimate
+    "1234"  # 14 SSID
+    "e8fe6f80"
+    "40000000"  # 16 T2 (receive timestamp)
+    "00000001"  # 24 sender sequence number
+    "e8fe6f80"
+    "80000000"  # 28 T1 copied
+    "9601"  # 36 sender error estimate
+    "0000"  # 38 MBZ
+    "3f"  # 40 sender TTL as received (63)
+    "000000"  # 41 MBZ
+)
+
+
+def test_ntp_epoch_offset_is_the_era_constant() -> None:
+    assert stamp.NTP_UNIX_OFFSET_S == 2_208_988_800
+    assert stamp.unix_ns_to_ntp(0) == 2_208_988_800 << 32
+    assert stamp.ntp_to_unix_ns(2_208_988_800 << 32) == 0
+
+
+def test_ntp_uses_2_pow_32_not_0xffffffff() -> None:
+    assert stamp.unix_ns_to_ntp(T1_NS) & 0xFFFFFFFF == 0x80000000
+    assert stamp.unix_ns_to_ntp(999_999_999) & 0xFFFFFFFF == (999_999_999 << 32) // 10**9
+
+
+@given(st.integers(-(stamp.NTP_UNIX_OFFSET_S - 2**31) * 10**9, 4_000_000_000 * 10**9))
+def test_ntp_round_trip_is_exact(unix_ns: int) -> None:
+    assert stamp.ntp_to_unix_ns(stamp.unix_ns_to_ntp(unix_ns)) == unix_ns
+
+
+def test_ntp_after_2036_uses_era_1() -> None:
+    after_wrap = (2**32 - stamp.NTP_UNIX_OFFSET_S) * 10**9 + 5
+    ntp = stamp.unix_ns_to_ntp(after_wrap)
+    assert ntp >> 32 == 0
+    assert stamp.ntp_to_unix_ns(ntp) == after_wrap
+
+
+def test_ntp_out_of_range_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="outside the NTP range"):
+        stamp.unix_ns_to_ntp(-(10**18) * 4)
+
+
+def test_ptp_round_trip_and_bad_nanoseconds() -> None:
+    assert stamp.ptp_to_unix_ns(stamp.unix_ns_to_ptp(T1_NS)) == T1_NS
+    assert stamp.unix_ns_to_ptp(0) == 37 << 32
+    with pytest.raises(ValueError, match="nanoseconds field"):
+        stamp.ptp_to_unix_ns(10**9)
+
+
+def test_error_estimate_bits_and_helper() -> None:
+    assert EE_1MS_SYNC.to_int() == 0x9601
+    assert ErrorEstimate.from_int(0x9601) == EE_1MS_SYNC
+    assert ErrorEstimate.from_int(0x4000).ptp
+    ee = ErrorEstimate.for_error(1_000_000, synchronised=True)
+    assert ee.synchronised and not ee.ptp
+    assert 1_000_000 <= ee.error_ns < 1_010_000
+    assert ErrorEstimate.for_error(0, False) == ErrorEstimate(False, False, 0, 5)  # 1.16 ns
+
+
+def test_sender_golden_bytes() -> None:
+    pkt = SenderPacket(1, T1_NS, EE_1MS_SYNC, 0x1234)
+    assert stamp.pack_sender(pkt) == SENDER_GOLDEN
+    assert stamp.unpack_sender(SENDER_GOLDEN) == pkt
+
+
+def test_reflector_golden_bytes() -> None:
+    pkt = ReflectorPacket(7, T3_NS, EE_1MS_SYNC, 0x1234, T2_NS, 1, T1_NS, EE_1MS_SYNC, 63)
+    assert stamp.pack_reflector(pkt) == REFLECTOR_GOLDEN
+    assert stamp.unpack_reflector(REFLECTOR_GOLDEN + b"\x01\x02") == ReflectorPacket(
+        7, T3_NS, EE_1MS_SYNC, 0x1234, T2_NS, 1, T1_NS, EE_1MS_SYNC, 63, b"\x01\x02"
+    )
+
+
+def test_packing_out_of_range_fields_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        stamp.pack_sender(SenderPacket(2**32, T1_NS, EE_1MS_SYNC))
+
+
+@pytest.mark.parametrize("unpack", [stamp.unpack_sender, stamp.unpack_reflector])
+def test_short_packet_message(unpack: object) -> None:
+    with pytest.raises(ValueError, match="is 43 bytes; the base packet needs 44"):
+        unpack(b"\x00" * 43)  # type: ignore[operator]
+
+
+def test_cos_tlv_bit_layout_erratum_8199() -> None:
+    # DSCP1 46 | DSCP2 10 | ECN 2 | RP 1: 101110 00 | 1010 10 01 | 0 | 0
+    assert stamp.pack_cos(ClassOfService(46, 10, 2, 1)) == bytes([0b10111000, 0b10101001, 0, 0])
+    assert stamp.pack_cos(ClassOfService(0, 46)) == bytes([0b00000010, 0b11100000, 0, 0])
+    assert stamp.unpack_cos(bytes([0xB8, 0xA9, 0xFF, 0xFF])) == ClassOfService(46, 10, 2, 1)
+    with pytest.raises(ValueError, match="out of range"):
+        stamp.pack_cos(ClassOfService(64))
+
+
+def test_voice_payload_is_172_bytes_with_cos_and_padding() -> None:
+    tlvs = stamp.sender_tlvs(172, 46, fill=b"\xaa")
+    assert BASE_SIZE + len(tlvs) == 172
+    cos, pad = stamp.parse_tlvs(tlvs)
+    assert cos == Tlv(stamp.TLV_CLASS_OF_SERVICE, bytes([0xB8, 0, 0, 0]), stamp.TLV_FLAG_U)
+    assert pad == Tlv(stamp.TLV_EXTRA_PADDING, b"\xaa" * 116, stamp.TLV_FLAG_U)
+    assert len(stamp.sender_tlvs(52, 0)) == 8
+    with pytest.raises(ValueError, match="too few for padding"):
+        stamp.sender_tlvs(54, 46)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x00\x01", "header at offset 0 is cut off"),
+        (b"\x00\x01\x00\x05abcd", "claims 5 bytes; only 4 follow"),
+        (b"\x00\x04\x00\x03abc", "Class of Service TLV has length 3"),
+    ],
+)
+def test_malformed_tlvs(data: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        stamp.parse_tlvs(data)
+
+
+# ---- the stateful reflector ----
+
+PEER = ("127.0.0.1", 40000)
+
+
+def request(seq: int = 0, ssid: int = 0x1234, tlvs: bytes = b"") -> bytes:
+    return stamp.pack_sender(SenderPacket(seq, T1_NS, EE_1MS_SYNC, ssid, tlvs))
+
+
+def reflect(r: StampReflector, data: bytes, peer: tuple[str, int] = PEER, tos: int | None = 0):  # type: ignore[no-untyped-def]
+    return r.reflect(data, peer, T2_NS, 63, tos, lambda: T3_NS)
+
+
+def test_reflection_fields_and_symmetric_size() -> None:
+    data = request(1, tlvs=stamp.sender_tlvs(172, 46))
+    reply, tos = reflect(StampReflector(clock_synchronised=True), data, tos=46 << 2 | 1)
+    assert len(reply) == len(data) == 172
+    pkt = stamp.unpack_reflector(reply)
+    assert (pkt.seq, pkt.ssid, pkt.sender_seq, pkt.sender_ttl) == (0, 0x1234, 1, 63)
+    assert (pkt.receive_timestamp_ns, pkt.timestamp_ns, pkt.sender_timestamp_ns) == (
+        T2_NS,
+        T3_NS,
+        T1_NS,
+    )
+    assert pkt.error_estimate.synchronised and pkt.sender_error_estimate == EE_1MS_SYNC
+    cos, pad = stamp.parse_tlvs(pkt.tlvs)
+    assert cos.flags == 0 and stamp.unpack_cos(cos.value) == ClassOfService(46, 46, 1, 0)
+    assert pad.flags == 0 and pad.value == data[BASE_SIZE + 12 :]
+    assert tos == 46 << 2
+
+
+def test_sender_fields_copied_bit_for_bit() -> None:
+    data = bytearray(request(5))
+    data[4:12] = b"\xe8\xfe\x6f\x80\x12\x34\x56\x7f"  # a fraction no ns value encodes to
+    reply, _ = reflect(StampReflector(), bytes(data))
+    assert reply[24:38] == bytes(data[0:14]) and reply[14:16] == data[14:16]
+
+
+def test_short_request_is_dropped_never_padded() -> None:
+    r = StampReflector()
+    assert reflect(r, request()[:43]) is None
+    assert r.sessions() == 0
+
+
+def test_sequence_counter_per_session() -> None:
+    r = StampReflector()
+    seqs = [
+        stamp.unpack_reflector(reflect(r, request(n, ssid), peer)[0]).seq
+        for n, ssid, peer in [
+            (10, 1, PEER),
+            (11, 1, PEER),
+            (12, 2, PEER),
+            (13, 1, ("127.0.0.1", 40001)),
+            (14, 1, PEER),
+        ]
+    ]
+    assert seqs == [0, 1, 0, 0, 2]
+    assert r.sessions() == 3
+
+
+def test_idle_sessions_expire_and_the_cap_holds() -> None:
+    r = StampReflector(session_idle_s=30.0, max_sessions=2)
+    reflect(r, request(ssid=1))
+    reflect(r, request(ssid=2))
+    assert reflect(r, request(ssid=3)) is None  # full, nothing idle yet
+    assert r.expire(T2_NS + 31 * 10**9) == [("127.0.0.1", 40000, 1), ("127.0.0.1", 40000, 2)]
+    assert r.sessions() == 0
+
+
+def test_unknown_tlv_echoed_with_u_and_malformed_marked_m() -> None:
+    unknown = stamp.pack_tlv(Tlv(200, b"xyz!", 0))
+    broken = b"\x00\x04\x00\x09abc"  # CoS with a length that runs past the end
+    reply, tos = reflect(StampReflector(), request(tlvs=unknown + broken))
+    tail = reply[BASE_SIZE:]
+    assert tail[0] == stamp.TLV_FLAG_U and tail[1:8] == unknown[1:]
+    assert tail[8] == stamp.TLV_FLAG_M and tail[9:] == broken[1:]
+    assert tos is None
+
+
+def test_cut_off_tlv_header_gets_m_flag() -> None:
+    reply, _ = reflect(StampReflector(), request(tlvs=b"\x00\x01"))
+    assert reply[BASE_SIZE:] == bytes([stamp.TLV_FLAG_M, 1])
+
+
+def test_clock_is_synchronised_answers_a_bool() -> None:
+    assert isinstance(clock_is_synchronised(), bool)
+
+
+# ---- hostile input: only ValueError from the codec, only None or a same-size reply ----
+
+FUZZ = settings(max_examples=2000, deadline=None)
+
+
+@FUZZ
+@given(st.binary(max_size=200))
+def test_fuzz_unpackers_raise_only_value_error(data: bytes) -> None:
+    for unpack in (stamp.unpack_sender, stamp.unpack_reflector, stamp.parse_tlvs, stamp.unpack_cos):
+        with contextlib.suppress(ValueError):
+            unpack(data)
+
+
+@FUZZ
+@given(st.binary(max_size=200), st.none() | st.integers(-1, 300), st.none() | st.integers(-1, 300))
+def test_fuzz_reflector_never_raises_never_amplifies(
+    data: bytes, ttl: int | None, tos: int | None
+) -> None:
+    out = StampReflector().reflect(data, PEER, T2_NS, ttl, tos, lambda: T3_NS)
+    assert out is None or len(out[0]) == len(data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 255), st.sampled_from([0, 1, 3, 4, 5, 8, 255]), st.binary(max_size=9)
+        ),
+        max_size=5,
+    ),
+    st.binary(max_size=6),
+)
+def test_fuzz_reflector_tlv_walk(tlvs: list[tuple[int, int, bytes]], junk: bytes) -> None:
+    # Well-framed TLVs of any type and length, then junk: the walk must stay total.
+    area = b"".join(struct.pack("!BBH", f, t, len(v)) + v for f, t, v in tlvs) + junk
+    data = request(tlvs=area)
+    out = StampReflector().reflect(data, PEER, T2_NS, 64, 0xB8, lambda: T3_NS)
+    assert out is not None and len(out[0]) == len(data)
