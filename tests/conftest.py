@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+
+def in_ci() -> bool:
+    """CI=true: every test must run, a skip is a failure."""
+    return os.environ.get("CI", "").lower() in ("true", "1")
 
 
 def require_tool(name: str, why: str = "") -> str:
@@ -21,7 +24,7 @@ def require_tool(name: str, why: str = "") -> str:
     if path:
         return path
     msg = f"{name} not installed ({why or './run test installs it as root'})"
-    if IN_CI:
+    if in_ci():
         pytest.fail(msg + " and CI=true: nothing may skip in CI")
     pytest.skip(msg)
 
@@ -29,7 +32,7 @@ def require_tool(name: str, why: str = "") -> str:
 def require_root() -> None:
     """Skip (fail in CI) when the test needs root for namespaces or nftables."""
     if os.geteuid() != 0:
-        if IN_CI:
+        if in_ci():
             pytest.fail("needs root and CI=true: nothing may skip in CI")
         pytest.skip("needs root (network namespaces, nftables)")
 

@@ -21,17 +21,12 @@ from netready.report.keys import (
     load_secret_key,
 )
 from netready.report.signing import PublicKey, SecretKey, sign, verify
-
-MINISIGN = "/usr/bin/minisign"
+from tests.conftest import require_tool
 
 
 def need_minisign() -> str:
     """Path of stock minisign; skip without it, but fail when CI=true."""
-    if os.access(MINISIGN, os.X_OK):
-        return MINISIGN
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail("minisign not installed (./run installs it), and CI=true requires it")
-    pytest.skip("minisign not installed (./run installs it)")
+    return require_tool("minisign")
 
 
 def mode(path: Path) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +24,8 @@ from netready.report.signing import (
     sign,
     verify,
 )
+from tests.conftest import require_tool
 
-MINISIGN = "/usr/bin/minisign"
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 DOC = (
@@ -40,11 +41,7 @@ TC = "timestamp:1714557600\tfile:report.json\tverdict:ready-with-warnings\thashe
 
 def need_minisign() -> str:
     """Path of stock minisign; skip without it, but fail when CI=true."""
-    if os.access(MINISIGN, os.X_OK):
-        return MINISIGN
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail("minisign not installed (./run installs it), and CI=true requires it")
-    pytest.skip("minisign not installed (./run installs it)")
+    return require_tool("minisign")
 
 
 @pytest.fixture
@@ -499,10 +496,10 @@ def test_fuzz_well_formed_garbage_signature(blob: bytes, gsig: bytes, comment: s
 
 
 def test_minisign_helper_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "access", lambda *_a, **_k: False)
+    monkeypatch.setattr(shutil, "which", lambda *_a, **_k: None)
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception):
         need_minisign()
     monkeypatch.setenv("CI", "")
-    with pytest.raises(pytest.skip.Exception, match=r"minisign not installed \(./run installs"):
+    with pytest.raises(pytest.skip.Exception, match=r"minisign not installed \(./run test"):
         need_minisign()
