@@ -90,7 +90,47 @@ def build_parser() -> argparse.ArgumentParser:
     resp.add_argument("--udp-ports", default="", metavar="RANGES")
     resp.add_argument("--tcp-ports", default="", metavar="RANGES")
     resp.add_argument("--tls-ports", default="", metavar="RANGES")
-    resp.add_argument("--key", metavar="FILE", help="HMAC key file for authenticated STAMP")
+    resp.add_argument(
+        "--key",
+        metavar="FILE",
+        help="HMAC keys for authenticated STAMP: one 'SSID HEXKEY' per line or a single "
+        "hex key (16+ bytes; file mode 600); then only authenticated packets are answered",
+    )
+    resp.add_argument(
+        "--max-session-s",
+        type=float,
+        metavar="SECONDS",
+        help="stop answering a STAMP session after this long (default 600; 0 = no limit)",
+    )
+    resp.add_argument(
+        "--min-interval-ms",
+        type=float,
+        metavar="MS",
+        help="a session's smallest average packet interval (default 5; 0 = no limit)",
+    )
+    resp.add_argument(
+        "--max-packet",
+        type=int,
+        metavar="BYTES",
+        help="drop larger STAMP datagrams (default 1472)",
+    )
+    resp.add_argument(
+        "--max-pps-per-source",
+        type=int,
+        metavar="N",
+        help="STAMP packets/s one source address may send over all its sessions "
+        "(default 500; 0 = no limit)",
+    )
+    resp.add_argument(
+        "--max-sessions", type=int, metavar="N", help="STAMP sessions at once (default 4096)"
+    )
+    resp.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="answer only these source networks (repeatable; default: everyone)",
+    )
     resp.add_argument(
         "--profile",
         metavar="NAME|PATH",

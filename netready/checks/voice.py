@@ -1,8 +1,14 @@
-"""The `media.voice` check: a call-like stream through the responder, judged per direction."""
+"""The `media.voice` check: a call-like stream through the responder, judged per direction.
+
+Order of methods: the STAMP stream to the responder (per direction); if no responder is
+given or it does not answer a one-second preflight, a STUN round-trip stream to the
+profile's STUN server (directions cannot be separated); if neither answers: not_tested.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 from netready.addr import split_host_port
@@ -10,10 +16,13 @@ from netready.checks.base import Check, RunContext, register
 from netready.checks.voice_params import VoiceParams
 from netready.checktexts import text
 from netready.engine.stats import voice_metrics
+from netready.engine.stun_stats import stun_metrics
 from netready.model import CheckResult, Limit, Status, Target
-from netready.probes.voice import run_voice_stream
+from netready.probes.stun_stream import run_stun_stream
+from netready.probes.voice import VoiceRun, run_voice_stream
 
 KIND = "media.voice"
+PREFLIGHT = {"rate_pps": 10, "duration_s": 1.0, "reply_timeout_s": 1.0}
 # target metric -> the per-direction metrics it limits
 TARGET_METRICS = {
     "delay_ms": ("delay_up_ms", "delay_down_ms"),
@@ -34,8 +43,30 @@ def limits_for(targets: tuple[Target, ...]) -> dict[str, Limit]:
     return {m: t.limit for t in targets for m in TARGET_METRICS.get(t.metric, ())}
 
 
-def _statistic(targets: tuple[Target, ...], metric: str, default: str) -> str:
-    return next((t.statistic for t in targets if t.metric == metric), default)
+def statistics_for(targets: tuple[Target, ...]) -> dict[str, str]:
+    """The statistic each target is judged on, as keyword arguments of the metric functions."""
+    chosen = {t.metric: t.statistic for t in targets}
+    return {
+        "delay_statistic": chosen.get("delay_ms", "p95"),
+        "jitter_statistic": chosen.get("jitter_ms", "running_max"),
+        "loss_statistic": chosen.get("loss_pct", "whole_run"),
+    }
+
+
+def destination(p: VoiceParams) -> tuple[str, int]:
+    """A port of the platform's RTP range on the responder's host, else its STAMP port."""
+    host, stamp_port = split_host_port(p.responder)
+    first, last = p.media_ports
+    return (host, random.randint(first, last)) if first else (host, stamp_port)
+
+
+def _source_ports(p: VoiceParams) -> tuple[int, int]:
+    low, _, high = p.source_ports.partition("-")
+    return int(low), int(high or low)
+
+
+def _received(run: VoiceRun) -> int:
+    return sum(1 for s in run.samples if s.t4_ns is not None)
 
 
 @register
@@ -48,60 +79,92 @@ class VoiceCheck(Check):
 
     def timeout_s(self, params: Any, ctx: RunContext) -> float:
         p: VoiceParams = params
-        return duration_for(p, ctx) + p.reply_timeout_s + 15.0
+        return 2 * (duration_for(p, ctx) + p.reply_timeout_s) + 30.0
 
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:
         p: VoiceParams = params
-        result = CheckResult(
-            id=check_id,
-            title=self.title,
-            status=Status.NOT_TESTED,
-            method="stamp (RFC 8762, stateful reflector)",
-        )
-        if not p.responder:
-            result.reason = (
-                "no responder given (--responder ADDR[:PORT]); the STUN "
-                "round-trip fallback is not available yet, so nothing was measured"
+        result = CheckResult(id=check_id, title=self.title, status=Status.NOT_TESTED)
+        result.limits = limits_for(p.targets)
+        why: list[str] = []
+        if p.responder:
+            if await self._stamp(result, p, ctx, why):
+                return result
+        else:
+            why.append("no responder given (--responder ADDR[:PORT])")
+        if p.stun_address:
+            if await self._stun(result, p, ctx, why):
+                return result
+        else:
+            why.append("no STUN server in the profile for a round-trip fallback")
+        result.reason = "; ".join(why) + "; nothing could be measured"
+        return result
+
+    async def _stamp(
+        self, result: CheckResult, p: VoiceParams, ctx: RunContext, why: list[str]
+    ) -> bool:
+        host, port = destination(p)
+        common = {
+            "payload_bytes": p.payload_bytes,
+            "dscp": p.dscp,
+            "source_ports": _source_ports(p),
+            "cancel": ctx.cancelled,
+        }
+        pre = await asyncio.to_thread(run_voice_stream, host, port, **PREFLIGHT, **common)
+        if not _received(pre):
+            why.append(
+                f"the responder at {host}:{port} did not answer within 1 s (not "
+                "running, or UDP to it is blocked)"
             )
-            return result
-        host, port = split_host_port(p.responder)
-        duration = duration_for(p, ctx)
+            return False
         run = await asyncio.to_thread(
             run_voice_stream,
             host,
             port,
             rate_pps=p.rate_pps,
-            duration_s=duration,
-            payload_bytes=p.payload_bytes,
-            dscp=p.dscp,
+            duration_s=duration_for(p, ctx),
             reply_timeout_s=p.reply_timeout_s,
             progress=ctx.progress,
-            cancel=ctx.cancelled,
+            **common,
         )
-        metrics, evidence = voice_metrics(
-            run,
-            delay_statistic=_statistic(p.targets, "delay_ms", "p95"),
-            jitter_statistic=_statistic(p.targets, "jitter_ms", "running_max"),
-            loss_statistic=_statistic(p.targets, "loss_pct", "whole_run"),
-            codec=p.codec,
-        )
+        metrics, evidence = voice_metrics(run, codec=p.codec, **statistics_for(p.targets))
+        result.method = "stamp (RFC 8762, stateful reflector, per direction)"
         result.metrics = metrics
-        result.evidence = {"responder": p.responder, "duration_s": duration, **evidence}
-        result.limits = limits_for(p.targets)
-        return _judge(result, run.interrupted, p.responder)
+        result.evidence = {"destination": f"{host}:{port}", **evidence}
+        _judge(result, run.interrupted)
+        return True
+
+    async def _stun(
+        self, result: CheckResult, p: VoiceParams, ctx: RunContext, why: list[str]
+    ) -> bool:
+        addr, port = p.stun_address, p.stun_port
+        common = {"dscp": p.dscp, "cancel": ctx.cancelled}
+        pre = await asyncio.to_thread(run_stun_stream, addr, port, **PREFLIGHT, **common)
+        if not pre.received:
+            how = "refused (ICMP port unreachable)" if pre.refused else "no answer"
+            why.append(f"the STUN server {addr}:{port} did not answer within 1 s ({how})")
+            return False
+        run = await asyncio.to_thread(
+            run_stun_stream,
+            addr,
+            port,
+            rate_pps=p.rate_pps,
+            duration_s=duration_for(p, ctx),
+            reply_timeout_s=p.reply_timeout_s,
+            progress=ctx.progress,
+            **common,
+        )
+        metrics, evidence = stun_metrics(run, codec=p.codec, **statistics_for(p.targets))
+        result.method = "stun-rtt (round trip only; directions could not be separated)"
+        result.metrics = metrics
+        result.evidence = {"fallback_because": "; ".join(why), **evidence}
+        _judge(result, run.interrupted)
+        return True
 
 
-def _judge(result: CheckResult, interrupted: bool, responder: str) -> CheckResult:
-    received = result.metrics.get("packets_received", 0.0)
+def _judge(result: CheckResult, interrupted: bool) -> None:
     if interrupted:
         result.reason = "interrupted; the partial measurements are kept but not judged"
-        return result
-    if not received:
-        result.reason = (
-            f"no reply from the responder at {responder}: it is not running, "
-            "or UDP to it is blocked; nothing could be measured"
-        )
-        return result
+        return
     missing = [m for m in result.limits if m not in result.metrics]
     failed = [
         m
@@ -122,4 +185,3 @@ def _judge(result: CheckResult, interrupted: bool, responder: str) -> CheckResul
         result.reason = f"could not compute {', '.join(missing)}"
     else:
         result.status = Status.PASS
-    return result

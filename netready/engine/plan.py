@@ -12,7 +12,7 @@ from netready.checks.firewall_params import FirewallParams
 from netready.checks.voice import KIND as VOICE
 from netready.checks.voice_params import VoiceParams
 from netready.engine.runner import PlannedCheck
-from netready.errors import UsageError
+from netready.errors import ProfileError, UsageError
 from netready.model import Profile
 
 
@@ -20,13 +20,50 @@ def _params(profile: Profile, kind: str, params_type: type[Any]) -> Any:
     return params_type(**profile.checks.get(kind, {}))
 
 
+def _voice_error(profile: Profile, key: str, reason: str) -> ProfileError:
+    return ProfileError(profile.path, f'checks."{VOICE}".{key}', reason)
+
+
+def voice_params(profile: Profile) -> VoiceParams:
+    """The voice stream's params with the media port range and the STUN server resolved."""
+    base: VoiceParams = _params(profile, VOICE, VoiceParams)
+    media = (0, 0)
+    if base.media_rule:
+        rule = next((r for r in profile.rules if r.name == base.media_rule), None)
+        if rule is None or rule.transport != "udp":
+            udp = [r.name for r in profile.rules if r.transport == "udp"]
+            raise _voice_error(
+                profile,
+                "media_rule",
+                f"no UDP rule {base.media_rule!r} "
+                f'(UDP rules: {", ".join(udp) or "none"}; "" = STAMP port)',
+            )
+        media = (rule.ports[0].first, rule.ports[0].last)
+    try:
+        first, _, last = base.source_ports.partition("-")
+        low, high = int(first), int(last or first)
+        if not 0 < low <= high < 65536:
+            raise ValueError
+    except ValueError:
+        raise _voice_error(
+            profile, "source_ports", f"{base.source_ports!r} is not a port range like 16384-32767"
+        ) from None
+    if base.stun_host and base.stun_host not in profile.hosts:
+        raise _voice_error(profile, "stun_host", f"no host {base.stun_host!r} in [hosts]")
+    return dataclasses.replace(
+        base,
+        responder=profile.responder,
+        targets=profile.targets,
+        media_ports=media,
+        stun_address=profile.hosts.get(base.stun_host, "") if base.stun_host else "",
+    )
+
+
 def build_plan(profile: Profile, only: Iterable[str] = ()) -> list[PlannedCheck]:
     """Voice path first (quiet line), then one firewall check per rule, in profile order."""
     kinds = registry()
     plan: list[PlannedCheck] = []
-    voice: VoiceParams = dataclasses.replace(
-        _params(profile, VOICE, VoiceParams), responder=profile.responder, targets=profile.targets
-    )
+    voice = voice_params(profile)
     plan.append(PlannedCheck(VOICE, kinds[VOICE].title, kinds[VOICE](), voice))
     fw_defaults: FirewallParams = _params(profile, "firewall", FirewallParams)
     for rule in profile.rules:

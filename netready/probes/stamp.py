@@ -1,13 +1,88 @@
-"""STAMP codec (RFC 8762 unauthenticated mode, RFC 8972 SSID and TLVs): pure bytes in and out."""
+"""STAMP codec (RFC 8762 both modes, RFC 8972 SSID and TLVs): pure bytes in and out.
+
+Every pack/unpack function takes `key`: None for unauthenticated mode (44-byte base),
+bytes for authenticated mode (112-byte base ending in HMAC-SHA-256/128 over the first
+96 octets, RFC 8762 §4.4). Unpacking in authenticated mode verifies the HMAC before
+any field is read and raises ValueError when it does not match.
+"""
 
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass
 
+from netready.probes.stamp_tlv import (
+    AUTH_BASE_SIZE,
+    BASE_SIZE,
+    COS_VALUE_SIZE,
+    HMAC_OFFSET,
+    HMAC_SIZE,
+    TLV_CLASS_OF_SERVICE,
+    TLV_EXTRA_PADDING,
+    TLV_FLAG_I,
+    TLV_FLAG_M,
+    TLV_FLAG_U,
+    TLV_HEADER_SIZE,
+    TLV_HMAC,
+    ClassOfService,
+    Tlv,
+    hmac_tlv_offset,
+    pack_cos,
+    pack_tlv,
+    packet_hmac,
+    padding_tlv,
+    parse_tlvs,
+    seal,
+    sender_tlvs,
+    tlv_hmac,
+    tlv_integrity_ok,
+    unpack_cos,
+    verify_packet_hmac,
+)
+
+__all__ = [
+    "AUTH_BASE_SIZE",
+    "BASE_SIZE",
+    "COS_VALUE_SIZE",
+    "DEFAULT_PORT",
+    "HMAC_OFFSET",
+    "HMAC_SIZE",
+    "TLV_CLASS_OF_SERVICE",
+    "TLV_EXTRA_PADDING",
+    "TLV_FLAG_I",
+    "TLV_FLAG_M",
+    "TLV_FLAG_U",
+    "TLV_HEADER_SIZE",
+    "TLV_HMAC",
+    "ClassOfService",
+    "ErrorEstimate",
+    "ReflectorPacket",
+    "SenderPacket",
+    "Tlv",
+    "hmac_tlv_offset",
+    "ntp_to_unix_ns",
+    "pack_cos",
+    "pack_reflection",
+    "pack_reflector",
+    "pack_sender",
+    "pack_tlv",
+    "packet_hmac",
+    "padding_tlv",
+    "parse_tlvs",
+    "ptp_to_unix_ns",
+    "seal",
+    "sender_tlvs",
+    "tlv_hmac",
+    "tlv_integrity_ok",
+    "unix_ns_to_ntp",
+    "unix_ns_to_ptp",
+    "unpack_cos",
+    "unpack_reflector",
+    "unpack_sender",
+    "verify_packet_hmac",
+]
+
 DEFAULT_PORT = 862
-BASE_SIZE = 44  # both unauthenticated packets; TLVs start here (RFC 8972 §4)
 NS_PER_S = 1_000_000_000
 NTP_UNIX_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01 (RFC 5905 §6)
 TAI_UTC_OFFSET_S = 37  # PTP timestamps count TAI seconds (RFC 8186 §2.3); TAI - UTC since 2017
@@ -15,17 +90,11 @@ TAI_UTC_OFFSET_S = 37  # PTP timestamps count TAI seconds (RFC 8186 §2.3); TAI 
 EE_SYNCHRONISED = 0x8000  # S bit of the Error Estimate (RFC 4656 §4.1.2)
 EE_PTP = 0x4000  # Z bit: 1 = PTPv2 truncated timestamp, 0 = NTP 64-bit
 
-TLV_HEADER_SIZE = 4
-TLV_FLAG_U = 0x80  # unrecognised
-TLV_FLAG_M = 0x40  # malformed
-TLV_FLAG_I = 0x20  # integrity check failed
-TLV_EXTRA_PADDING = 1
-TLV_CLASS_OF_SERVICE = 4
-COS_VALUE_SIZE = 4
-
 _SENDER = struct.Struct("!IQHH28x")  # seq, T1, error estimate, SSID, MBZ
 _REFLECTOR = struct.Struct("!IQHHQIQH2xB3x")  # seq, T3, EE, SSID, T2, sender seq/T1/EE, TTL
-_TLV_HEADER = struct.Struct("!BBH")
+_SENDER_AUTH = struct.Struct("!I12xQHH68x")  # seq, T1, EE, SSID (RFC 8762 §4.2.2)
+# seq, T3, EE, SSID, T2, sender seq, sender T1 (raw), sender EE (raw), TTL (RFC 8762 §4.3.2)
+_REFLECTOR_AUTH = struct.Struct("!I12xQHH4xQ8xI12xQH6xB15x")
 
 
 def unix_ns_to_ntp(unix_ns: int) -> int:
@@ -71,6 +140,7 @@ class ErrorEstimate:
     multiplier: int = 1
 
     def to_int(self) -> int:
+        """The 16-bit wire value."""
         if not (0 <= self.scale < 64 and 0 <= self.multiplier < 256):
             raise ValueError(
                 f"error estimate scale {self.scale} / multiplier {self.multiplier} do not fit"
@@ -80,6 +150,7 @@ class ErrorEstimate:
 
     @classmethod
     def from_int(cls, value: int) -> ErrorEstimate:
+        """Decode the 16-bit wire value."""
         return cls(
             bool(value & EE_SYNCHRONISED), bool(value & EE_PTP), value >> 8 & 0x3F, value & 0xFF
         )
@@ -95,12 +166,15 @@ class ErrorEstimate:
 
     @property
     def error_ns(self) -> float:
+        """The estimated error in nanoseconds."""
         return self.multiplier * 2.0 ** (self.scale - 32) * NS_PER_S
 
     def encode_time(self, unix_ns: int) -> int:
+        """A timestamp in this estimate's format (NTP or PTP) for Unix nanoseconds."""
         return unix_ns_to_ptp(unix_ns) if self.ptp else unix_ns_to_ntp(unix_ns)
 
     def decode_time(self, raw: int) -> int:
+        """Unix nanoseconds for a timestamp in this estimate's format."""
         return ptp_to_unix_ns(raw) if self.ptp else ntp_to_unix_ns(raw)
 
 
@@ -131,11 +205,12 @@ class ReflectorPacket:
     tlvs: bytes = b""
 
 
-def _need_base(data: bytes, what: str) -> None:
-    if len(data) < BASE_SIZE:
-        raise ValueError(
-            f"STAMP {what} packet is {len(data)} bytes; the base packet needs {BASE_SIZE}"
-        )
+def _need_base(data: bytes | bytearray, what: str, key: bytes | None = None) -> None:
+    size = BASE_SIZE if key is None else AUTH_BASE_SIZE
+    if len(data) < size:
+        raise ValueError(f"STAMP {what} packet is {len(data)} bytes; the base packet needs {size}")
+    if key is not None and not verify_packet_hmac(key, data):
+        raise ValueError(f"STAMP {what} packet: the HMAC does not verify")
 
 
 def _pack(layout: struct.Struct, *fields: int) -> bytes:
@@ -145,41 +220,53 @@ def _pack(layout: struct.Struct, *fields: int) -> bytes:
         raise ValueError(f"a STAMP field is out of range: {exc}") from None
 
 
-def pack_sender(packet: SenderPacket) -> bytes:
+def pack_sender(packet: SenderPacket, key: bytes | None = None) -> bytes:
+    """Session-Sender packet; with `key` the authenticated layout, HMACs filled in."""
     ee = packet.error_estimate
     ts = ee.encode_time(packet.timestamp_ns)
-    return _pack(_SENDER, packet.seq, ts, ee.to_int(), packet.ssid) + packet.tlvs
+    if key is None:
+        return _pack(_SENDER, packet.seq, ts, ee.to_int(), packet.ssid) + packet.tlvs
+    out = bytearray(_pack(_SENDER_AUTH, packet.seq, ts, ee.to_int(), packet.ssid))
+    out += bytes(HMAC_SIZE) + packet.tlvs
+    seal(out, key)
+    return bytes(out)
 
 
-def unpack_sender(data: bytes) -> SenderPacket:
-    _need_base(data, "sender")
-    seq, ts, ee_raw, ssid = _SENDER.unpack_from(data)
+def unpack_sender(data: bytes, key: bytes | None = None) -> SenderPacket:
+    """Parse a Session-Sender packet; with `key`, only after its HMAC verified."""
+    _need_base(data, "sender", key)
+    layout, base = (_SENDER, BASE_SIZE) if key is None else (_SENDER_AUTH, AUTH_BASE_SIZE)
+    seq, ts, ee_raw, ssid = layout.unpack_from(data)
     ee = ErrorEstimate.from_int(ee_raw)
-    return SenderPacket(seq, ee.decode_time(ts), ee, ssid, bytes(data[BASE_SIZE:]))
+    return SenderPacket(seq, ee.decode_time(ts), ee, ssid, bytes(data[base:]))
 
 
-def pack_reflector(packet: ReflectorPacket) -> bytes:
+def pack_reflector(packet: ReflectorPacket, key: bytes | None = None) -> bytes:
+    """Session-Reflector packet; with `key` the authenticated layout, HMACs filled in."""
     ee, sender_ee = packet.error_estimate, packet.sender_error_estimate
-    return (
-        _pack(
-            _REFLECTOR,
-            packet.seq,
-            ee.encode_time(packet.timestamp_ns),
-            ee.to_int(),
-            packet.ssid,
-            ee.encode_time(packet.receive_timestamp_ns),
-            packet.sender_seq,
-            sender_ee.encode_time(packet.sender_timestamp_ns),
-            sender_ee.to_int(),
-            packet.sender_ttl,
-        )
-        + packet.tlvs
+    fields = (
+        packet.seq,
+        ee.encode_time(packet.timestamp_ns),
+        ee.to_int(),
+        packet.ssid,
+        ee.encode_time(packet.receive_timestamp_ns),
+        packet.sender_seq,
+        sender_ee.encode_time(packet.sender_timestamp_ns),
+        sender_ee.to_int(),
+        packet.sender_ttl,
     )
+    if key is None:
+        return _pack(_REFLECTOR, *fields) + packet.tlvs
+    out = bytearray(_pack(_REFLECTOR_AUTH, *fields)) + bytes(HMAC_SIZE) + packet.tlvs
+    seal(out, key)
+    return bytes(out)
 
 
-def unpack_reflector(data: bytes) -> ReflectorPacket:
-    _need_base(data, "reflector")
-    seq, t3, ee_raw, ssid, t2, s_seq, t1, s_ee_raw, ttl = _REFLECTOR.unpack_from(data)
+def unpack_reflector(data: bytes, key: bytes | None = None) -> ReflectorPacket:
+    """Parse a Session-Reflector packet; with `key`, only after its HMAC verified."""
+    _need_base(data, "reflector", key)
+    layout, base = (_REFLECTOR, BASE_SIZE) if key is None else (_REFLECTOR_AUTH, AUTH_BASE_SIZE)
+    seq, t3, ee_raw, ssid, t2, s_seq, t1, s_ee_raw, ttl = layout.unpack_from(data)
     ee, sender_ee = ErrorEstimate.from_int(ee_raw), ErrorEstimate.from_int(s_ee_raw)
     return ReflectorPacket(
         seq,
@@ -191,7 +278,7 @@ def unpack_reflector(data: bytes) -> ReflectorPacket:
         sender_ee.decode_time(t1),
         sender_ee,
         ttl,
-        bytes(data[BASE_SIZE:]),
+        bytes(data[base:]),
     )
 
 
@@ -204,109 +291,48 @@ def pack_reflection(
     receive_timestamp_ns: int,
     sender_ttl: int,
     tlvs: bytes,
+    key: bytes | None = None,
+    hmac_tlv_at: int | None = None,
 ) -> bytes:
-    """Reply to a sender packet, copying its sequence, T1, Error Estimate and SSID bit for bit."""
-    _need_base(request, "sender")
+    """Reply to a sender packet, copying its sequence, T1, Error Estimate and SSID bit for bit.
+
+    With `key` (authenticated mode; the request's HMAC must already be verified) the reply
+    is sealed: its HMAC TLV at `hmac_tlv_at` in `tlvs` (if any) and its base HMAC.
+    """
     ee = error_estimate.encode_time
-    return b"".join(
-        (
-            struct.pack("!IQH", seq, ee(timestamp_ns), error_estimate.to_int()),
-            request[14:16],  # SSID
-            struct.pack("!Q", ee(receive_timestamp_ns)),
-            request[0:4],  # sender sequence number
-            request[4:14],  # sender timestamp and error estimate
-            struct.pack("!2xB3x", sender_ttl),
-            tlvs,
+    if key is None:
+        _need_base(request, "sender")
+        return b"".join(
+            (
+                struct.pack("!IQH", seq, ee(timestamp_ns), error_estimate.to_int()),
+                request[14:16],  # SSID
+                struct.pack("!Q", ee(receive_timestamp_ns)),
+                request[0:4],  # sender sequence number
+                request[4:14],  # sender timestamp and error estimate
+                struct.pack("!2xB3x", sender_ttl),
+                tlvs,
+            )
+        )
+    if len(request) < AUTH_BASE_SIZE:
+        raise ValueError(f"authenticated STAMP packet is {len(request)} bytes, not 112+")
+    s_seq, s_ts, s_ee, ssid = _SENDER_AUTH.unpack_from(request)
+    out = bytearray(
+        _pack(
+            _REFLECTOR_AUTH,
+            seq,
+            ee(timestamp_ns),
+            error_estimate.to_int(),
+            ssid,
+            ee(receive_timestamp_ns),
+            s_seq,
+            s_ts,
+            s_ee,
+            sender_ttl,
         )
     )
-
-
-@dataclass(frozen=True)
-class Tlv:
-    """One RFC 8972 TLV: flags (U/M/I), type and value (the length is len(value))."""
-
-    type: int
-    value: bytes
-    flags: int = 0
-
-
-def pack_tlv(tlv: Tlv) -> bytes:
-    if len(tlv.value) > 0xFFFF:
-        raise ValueError(f"TLV value of {len(tlv.value)} bytes does not fit a 16-bit length")
-    return _TLV_HEADER.pack(tlv.flags, tlv.type, len(tlv.value)) + tlv.value
-
-
-def parse_tlvs(data: bytes) -> list[Tlv]:
-    """All TLVs in `data` (the bytes after the base packet); ValueError if any is malformed."""
-    tlvs, offset = [], 0
-    while offset < len(data):
-        if len(data) - offset < TLV_HEADER_SIZE:
-            raise ValueError(
-                f"TLV header at offset {offset} is cut off after {len(data) - offset} bytes"
-            )
-        flags, kind, length = _TLV_HEADER.unpack_from(data, offset)
-        end = offset + TLV_HEADER_SIZE + length
-        if end > len(data):
-            raise ValueError(
-                f"TLV type {kind} at offset {offset} claims {length} bytes;"
-                f" only {len(data) - offset - TLV_HEADER_SIZE} follow"
-            )
-        if kind == TLV_CLASS_OF_SERVICE and length != COS_VALUE_SIZE:
-            raise ValueError(
-                f"Class of Service TLV has length {length}; it must be {COS_VALUE_SIZE}"
-            )
-        tlvs.append(Tlv(kind, bytes(data[offset + TLV_HEADER_SIZE : end]), flags))
-        offset = end
-    return tlvs
-
-
-@dataclass(frozen=True)
-class ClassOfService:
-    """Class of Service TLV value (RFC 8972 §4.4 with erratum 8199): DSCP1, DSCP2, ECN, RP."""
-
-    dscp1: int
-    dscp2: int = 0
-    ecn: int = 0
-    rp: int = 0
-
-
-def pack_cos(cos: ClassOfService) -> bytes:
-    if not (0 <= cos.dscp1 < 64 and 0 <= cos.dscp2 < 64 and 0 <= cos.ecn < 4 and 0 <= cos.rp < 4):
-        raise ValueError(f"Class of Service fields out of range: {cos}")
-    return bytes(
-        (cos.dscp1 << 2 | cos.dscp2 >> 4, (cos.dscp2 & 0xF) << 4 | cos.ecn << 2 | cos.rp, 0, 0)
-    )
-
-
-def unpack_cos(value: bytes) -> ClassOfService:
-    """Decode a 4-byte CoS value; the reserved 16 bits are ignored."""
-    if len(value) != COS_VALUE_SIZE:
-        raise ValueError(
-            f"Class of Service value is {len(value)} bytes; it must be {COS_VALUE_SIZE}"
-        )
-    b0, b1 = value[0], value[1]
-    return ClassOfService(b0 >> 2, (b0 & 0x3) << 4 | b1 >> 4, b1 >> 2 & 0x3, b1 & 0x3)
-
-
-def padding_tlv(total_size: int, fill: bytes | None = None) -> bytes:
-    """An Extra Padding TLV of exactly `total_size` bytes (header included), random by default."""
-    if total_size < TLV_HEADER_SIZE:
-        raise ValueError(
-            f"an Extra Padding TLV needs at least {TLV_HEADER_SIZE} bytes, not {total_size}"
-        )
-    size = total_size - TLV_HEADER_SIZE
-    value = os.urandom(size) if fill is None else (fill * size)[:size]
-    return pack_tlv(Tlv(TLV_EXTRA_PADDING, value, TLV_FLAG_U))
-
-
-def sender_tlvs(payload_bytes: int, dscp: int, fill: bytes | None = None) -> bytes:
-    """TLVs for a test packet of `payload_bytes`: CoS TLV asking for `dscp` back, then padding."""
-    cos = pack_tlv(Tlv(TLV_CLASS_OF_SERVICE, pack_cos(ClassOfService(dscp)), TLV_FLAG_U))
-    room = payload_bytes - BASE_SIZE - len(cos)
-    if room == 0:
-        return cos
-    if room < TLV_HEADER_SIZE:
-        raise ValueError(
-            f"payload of {payload_bytes} bytes leaves {room} bytes, too few for padding"
-        )
-    return cos + padding_tlv(room, fill)
+    out += bytes(HMAC_SIZE) + tlvs
+    if hmac_tlv_at is not None:
+        seal(out, key, hmac_tlv_at)
+    else:
+        out[HMAC_OFFSET:AUTH_BASE_SIZE] = packet_hmac(key, out)
+    return bytes(out)

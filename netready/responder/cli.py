@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from typing import Any
 
 from netready.errors import UsageError
 from netready.model import PortRange, Profile
-from netready.responder.server import ResponderConfig, parse_port_list
+from netready.responder.config import ResponderConfig, parse_port_list
+from netready.responder.limits import parse_allow
+from netready.responder.udp_ports import ResponderError
+
+#: Option name -> ResponderConfig field for the limits (None on the command line: default).
+LIMIT_OPTIONS = {
+    "--max-session-s": "max_session_s",
+    "--min-interval-ms": "min_interval_ms",
+    "--max-packet": "max_packet",
+    "--max-pps-per-source": "max_pps_per_source",
+    "--max-sessions": "max_sessions",
+}
 
 
 def _ranges(text: str, option: str) -> tuple[PortRange, ...]:
@@ -22,16 +34,36 @@ def profile_ports(profile: Profile, transport: str) -> tuple[PortRange, ...]:
     return tuple(r for rule in profile.rules if rule.transport == transport for r in rule.ports)
 
 
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """The limit options given on the command line, checked one by one."""
+    given: dict[str, Any] = {}
+    for option, name in LIMIT_OPTIONS.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if value < 0 or (name in ("max_sessions", "max_packet") and value < 1):
+            raise UsageError(f"{option}: {value} is out of range")
+        given[name] = value
+    return given
+
+
 def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ResponderConfig:
     """Validated config; refuses options whose feature is not built yet instead of faking it."""
     if args.tls_ports:
         raise UsageError("--tls-ports: TLS listeners are not available yet (firewall issue #4)")
-    if args.key:
-        raise UsageError("--key: authenticated STAMP is not available yet (voice-path issue #3)")
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port: give 0-65535")
     udp = _ranges(args.udp_ports, "--udp-ports")
     tcp = _ranges(args.tcp_ports, "--tcp-ports")
+    try:
+        allow = parse_allow(getattr(args, "allow", None) or [])
+    except ValueError as exc:
+        raise UsageError(f"--allow: {exc}") from None
+    keys = None
+    if args.key:
+        from netready.responder.keys import load_hmac_keys
+
+        keys = load_hmac_keys(args.key)
     if args.profile:
         from netready.profile import find_profile, load_profile
         from netready.report.keys import config_dir
@@ -39,6 +71,17 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
         profile = load_profile(find_profile(args.profile, config_dir(environ) / "profiles"))
         udp += profile_ports(profile, "udp")
         tcp += profile_ports(profile, "tcp")
-    return ResponderConfig(
-        listen=args.listen, stamp_port=args.stamp_port, udp_ports=udp, tcp_ports=tcp
+    config = ResponderConfig(
+        listen=args.listen,
+        stamp_port=args.stamp_port,
+        udp_ports=udp,
+        tcp_ports=tcp,
+        allow=allow,
+        keys=keys,
+        **_limits(args),
     )
+    try:
+        config.check()
+    except ResponderError as exc:
+        raise UsageError(str(exc)) from None
+    return config

@@ -5,6 +5,8 @@ it also tell our responder from a middlebox that completes handshakes on its
 own (a transparent proxy makes every port look open). After the banner the
 connection is closed at once (FIN). A client that sent data first may see a
 reset instead, which is why netready's own TCP probe never sends anything.
+
+A source outside the responder's allow-list gets a reset instead of the banner.
 """
 
 from __future__ import annotations
@@ -12,21 +14,26 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import struct
 from collections.abc import Iterable
 
 from netready.model import PortRange
+from netready.responder.limits import AllowList
 from netready.responder.udp_ports import BURST, bind_socket, iter_ports
 
 BANNER = b"NETREADY\r\n"
 BACKLOG = 128
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 
 
 class TcpListeners:
     """Listening sockets for the configured TCP ports, served from the responder's loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, allow: AllowList | None = None) -> None:
         self.sockets: list[socket.socket] = []
+        self.allow = allow or AllowList(())
         self.accepted = 0
+        self.refused = 0
         self.errors = 0
         self._spare_fd: int | None = None
 
@@ -49,7 +56,7 @@ class TcpListeners:
         """Accept up to BURST pending connections on `listener`, greet and close each."""
         for _ in range(BURST):
             try:
-                conn, _peer = listener.accept()
+                conn, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -58,8 +65,21 @@ class TcpListeners:
                     self._shed(listener)
                     return
                 continue
-            self.accepted += 1
-            self._greet(conn)
+            if self.allow.permits(str(peer[0])):
+                self.accepted += 1
+                self._greet(conn)
+            else:
+                self.refused += 1
+                self._reset(conn)
+
+    def _reset(self, conn: socket.socket) -> None:
+        """Close with a reset and no banner (a source outside the allow-list)."""
+        try:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        except OSError:
+            self.errors += 1
+        finally:
+            conn.close()
 
     def _greet(self, conn: socket.socket) -> None:
         """Send the banner (it always fits the empty send buffer) and close."""

@@ -254,8 +254,8 @@ def test_stamp_port_passes_kernel_metadata_and_applies_reply_tos() -> None:
         assert peer == ("127.0.0.1", c.getsockname()[1])
         assert before <= rx_ns <= after  # kernel timestamp, CLOCK_REALTIME
         assert (ttl, rx_tos) == (17, 0x28)
-        session_lines = [line for line in run.log if line.startswith("STAMP session from")]
-        assert session_lines == [f"STAMP session from 127.0.0.1:{peer[1]}"]
+        # Session lines come from the real reflector (tests/integration/test_responder_limits.py).
+        assert not [line for line in run.log if line.startswith("STAMP session")]
 
 
 def test_default_reflector_is_the_real_stamp_reflector() -> None:
@@ -304,9 +304,13 @@ def test_hostile_input_never_stops_the_loop() -> None:
     stats = run.responder.stats  # final counters, after stop() joined the loop
     print(f"\nhostile flood: {stats}")
     assert stats.internal_errors == 0
-    assert stats.udp_dropped > 1000
-    assert stats.stamp_dropped > 1000  # reflector exceptions, drops, truncated datagrams
+    assert stats.udp_echoed > 50  # the well-formed probes among the junk
+    # Everything else on the probe port went to the reflector, like on the STAMP port:
+    # reflector exceptions, its drops and datagrams over --max-packet are counted drops.
+    assert stats.stamp_dropped > 1000
     assert stats.stamp_reflected > 1000
+    reasons = dict(stats.stamp_drops)
+    assert reasons["error"] > 500 and reasons["too-large"] > 500
 
 
 # ---- configuration and errors ----

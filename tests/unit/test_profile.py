@@ -135,7 +135,8 @@ def test_stimme_hosts_targets_and_no_responder() -> None:
         Target("loss_pct", Limit("<", 1.0), "whole_run"),
     )
     assert profile.responder == ""
-    assert profile.checks == {}
+    assert profile.checks["media.voice"]["media_rule"] == "rtp"
+    assert profile.checks["media.voice"]["stun_host"] == "stun"
 
 
 def test_stimme_counts_by_protocol_and_media_ports() -> None:
@@ -190,9 +191,16 @@ def test_lab_is_loopback_and_high_ports_only() -> None:
 
 def test_lab_voice_params() -> None:
     profile = load_profile(find_profile("lab"))
-    assert profile.checks == {"media.voice": {"duration_s": 10.0, "quick_duration_s": 5.0}}
+    assert profile.checks == {
+        "media.voice": {
+            "duration_s": 10.0,
+            "quick_duration_s": 5.0,
+            "source_ports": "27000-27099",
+            "stun_host": "stun",
+        }
+    }
     assert check_params(profile, "media.voice") == VoiceParams(
-        duration_s=10.0, quick_duration_s=5.0
+        duration_s=10.0, quick_duration_s=5.0, source_ports="27000-27099", stun_host="stun"
     )
 
 
@@ -388,7 +396,7 @@ def test_known_check_params_has_the_built_in_kinds() -> None:
 
 def test_check_params_defaults_and_unknown_kind() -> None:
     profile = stimme()
-    assert check_params(profile, "media.voice") == VoiceParams()
+    assert check_params(profile, "media.voice") == VoiceParams(stun_host="stun")
     assert check_params(profile, "firewall") == FirewallParams()
     with pytest.raises(ValueError, match="did you mean 'firewall'"):
         check_params(profile, "firewal")

@@ -1,0 +1,96 @@
+"""The responder's media ports: one UDP socket per port, echoing probes and reflecting STAMP.
+
+Every port of the configured UDP ranges (e.g. the 16,586 ports of a platform's RTP
+and other media ranges) gets its own non-blocking socket. What arrives is told apart
+by length and magic:
+
+* a 22-byte datagram starting with `NRP1` is a netready port probe
+  (`netready.probes.udp_probe`) and is echoed byte for byte from the socket it
+  arrived on. The port field inside is not compared with the socket's port: the
+  client checks it, and a provider may forward ports through a NAT that renumbers them;
+* anything else goes to the STAMP reflector (`netready.responder.stamp_io`), with
+  its kernel receive timestamp, TTL and TOS, so a voice-like stream can be sent to
+  a port inside the platform's RTP range. STAMP packets are 44 bytes or more, so
+  they never look like a probe; junk is dropped and counted there.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+
+from netready.model import PortRange
+from netready.probes.sockopts import AncillaryData, enable_rx_metadata
+from netready.probes.udp_probe import MAGIC, PROBE_LEN
+from netready.responder.stamp_io import Address, StampService
+from netready.responder.udp_ports import (
+    ANC_SIZE,
+    BURST,
+    bind_socket,
+    enable_pktinfo,
+    is_wildcard,
+    iter_ports,
+    reply_pktinfo,
+)
+
+
+class MediaPorts:
+    """The UDP media ports: binds one socket per port, echoes probes, reflects STAMP."""
+
+    def __init__(self, service: StampService) -> None:
+        self.sockets: list[socket.socket] = []
+        self.service = service
+        self.pktinfo = False
+        self.echoed = 0
+        self.dropped = 0  # probes not echoed (refused by the allow-list, send errors)
+
+    def bind(self, family: socket.AddressFamily, host: str, ranges: Iterable[PortRange]) -> None:
+        """Bind every port of `ranges`; on failure close what was bound and raise BindError."""
+        self.pktinfo = is_wildcard(host)
+        try:
+            for port in iter_ports(ranges):
+                sock = bind_socket(family, socket.SOCK_DGRAM, host, port)
+                self.sockets.append(sock)
+                enable_rx_metadata(sock)
+                if self.pktinfo:
+                    enable_pktinfo(sock)
+        except BaseException:
+            self.close()
+            raise
+
+    def on_readable(self, sock: socket.socket) -> None:
+        """Handle up to BURST datagrams waiting on `sock`; never raises for bad input."""
+        service = self.service
+        buf = service.buf
+        for _ in range(BURST):
+            try:
+                size, anc, flags, addr = sock.recvmsg_into([buf], ANC_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.dropped += 1
+                continue
+            if size == PROBE_LEN and buf[:4] == MAGIC:
+                self._echo(sock, size, anc, addr)
+            else:
+                service.handle(sock, size, anc, flags, addr, self.pktinfo)
+
+    def _echo(self, sock: socket.socket, size: int, anc: AncillaryData, addr: Address) -> None:
+        service = self.service
+        if not service.allow.permits(str(addr[0])):
+            self.dropped += 1
+            return
+        service.set_tos(sock, 0)
+        src = reply_pktinfo(anc) if self.pktinfo else []
+        try:
+            sock.sendmsg([service.view[:size]], src, 0, addr)
+        except OSError:
+            self.dropped += 1
+        else:
+            self.echoed += 1
+
+    def close(self) -> None:
+        """Close every socket."""
+        for sock in self.sockets:
+            sock.close()
+        self.sockets.clear()

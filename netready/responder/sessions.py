@@ -1,0 +1,123 @@
+"""STAMP test sessions on the reflector: one per (peer address, peer port, SSID).
+
+A session starts with its first accepted packet and ends when it has been idle for
+`idle_s` (or when the responder stops). Each start and each end is logged as one line;
+the end line sums up the session (packets reflected, dropped by reason, duration).
+Session lines are rate-limited, so a flood of new sources cannot flood the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from netready.responder.limits import LineBudget, burst_for, take_token
+
+SessionKey = tuple[str, int, int]  # peer address, peer port, SSID
+#: Session lines logged when the responder stops; the rest are only counted.
+STOP_LINES = 50
+
+
+@dataclass(slots=True)
+class Session:
+    """One session's state: its own sequence counter, rate bucket and counters."""
+
+    number: int
+    key: SessionKey
+    authenticated: bool
+    started_ns: int
+    last_seen_ns: int
+    tokens: float
+    next_seq: int = 0
+    reflected: int = 0
+    rate_drops: int = 0
+    time_drops: int = 0
+
+    def admit(self, now_ns: int, rate_per_s: float, burst: float) -> bool:
+        """Take a token from the session's bucket (`rate_per_s` 0: no limit)."""
+        if rate_per_s <= 0:
+            return True
+        ok, self.tokens = take_token(self.tokens, self.last_seen_ns, now_ns, rate_per_s, burst)
+        return ok
+
+
+def _peer_text(key: SessionKey) -> str:
+    host, port, _ssid = key
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class SessionTable:
+    """The reflector's sessions, bounded by `max_sessions`, with their log lines."""
+
+    def __init__(
+        self,
+        max_sessions: int,
+        idle_s: float,
+        rate_per_s: float,
+        log: Callable[[str], None] | None,
+    ) -> None:
+        self.max_sessions = max_sessions
+        self.idle_ns = int(idle_s * 1e9)
+        self.rate = rate_per_s
+        self.burst = burst_for(rate_per_s)
+        self._log = log
+        self._budget = LineBudget()
+        self._sessions: dict[SessionKey, Session] = {}
+        self.started = 0
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, key: SessionKey, now_ns: int, authenticated: bool) -> Session | None:
+        """The session for `key`, started now if new; None when the table is full."""
+        session = self._sessions.get(key)
+        if session is not None:
+            return session
+        if len(self._sessions) >= self.max_sessions and not self.expire(now_ns):
+            return None
+        self.started += 1
+        session = Session(self.started, key, authenticated, now_ns, now_ns, self.burst)
+        self._sessions[key] = session
+        self.log(
+            f"STAMP session {session.number} from {_peer_text(key)} SSID {key[2]}, "
+            f"authenticated: {'yes' if authenticated else 'no'}",
+            now_ns,
+        )
+        return session
+
+    def expire(self, now_ns: int) -> list[SessionKey]:
+        """End sessions idle for longer than the idle time; returns their keys."""
+        idle = [k for k, s in self._sessions.items() if now_ns - s.last_seen_ns > self.idle_ns]
+        for key in idle:
+            self._end(self._sessions.pop(key), "idle", now_ns, now_ns)
+        return idle
+
+    def close(self, now_ns: int, why: str = "responder stopped") -> None:
+        """End every session (the first STOP_LINES are logged, the rest only counted)."""
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for i, session in enumerate(sessions):
+            if i < STOP_LINES:
+                self._end(session, why, now_ns, None)
+        if len(sessions) > STOP_LINES:
+            self.log(f"{len(sessions) - STOP_LINES} more STAMP sessions ended ({why})", None)
+
+    def log(self, line: str, now_ns: int | None) -> None:
+        """Log a session line unless over the line budget (None: always log)."""
+        if self._log is None or (now_ns is not None and not self._budget.allow(now_ns)):
+            return
+        skipped, self._budget.suppressed = self._budget.suppressed, 0
+        suffix = f" ({skipped} session log lines suppressed before this one)" if skipped else ""
+        self._log(line + suffix)
+
+    def _end(self, session: Session, why: str, now_ns: int, budget_ns: int | None) -> None:
+        counts = ((session.rate_drops, "session-rate"), (session.time_drops, "session-time"))
+        drops = [f"{n} {reason}" for n, reason in counts if n]
+        dropped = session.rate_drops + session.time_drops
+        seconds = max(0, session.last_seen_ns - session.started_ns) / 1e9
+        self.log(
+            f"STAMP session {session.number} from {_peer_text(session.key)} SSID "
+            f"{session.key[2]} ended ({why}): {session.reflected} reflected, {dropped} dropped"
+            + (f" ({', '.join(drops)})" if drops else "")
+            + f", {seconds:.1f} s",
+            budget_ns,
+        )

@@ -1,0 +1,45 @@
+"""The responder's counters, as one snapshot and one summary line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ResponderStats:
+    """Counters since start (a snapshot)."""
+
+    stamp_reflected: int
+    stamp_dropped: int
+    stamp_sessions: int
+    udp_echoed: int
+    udp_dropped: int
+    tcp_accepted: int
+    tcp_errors: int
+    internal_errors: int
+    stamp_drops: tuple[tuple[str, int], ...] = ()  # (reason, count), largest first
+    tcp_refused: int = 0
+
+    def summary(self) -> str:
+        """The one line printed when the responder stops."""
+        reasons = ", ".join(f"{n} {reason}" for reason, n in self.stamp_drops)
+        return (
+            f"netready responder stopped: STAMP {self.stamp_reflected} reflected, "
+            f"{self.stamp_dropped} dropped" + (f" ({reasons})" if reasons else "") + ", "
+            f"{self.stamp_sessions} sessions; "
+            f"UDP probes {self.udp_echoed} echoed, {self.udp_dropped} dropped; "
+            f"TCP {self.tcp_accepted} connections accepted, {self.tcp_refused} refused, "
+            f"{self.tcp_errors} errors; {self.internal_errors} internal errors"
+        )
+
+
+def merge_drops(dropped: int, *counters: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    """Drop reasons from several counters, largest first; `other` for unexplained drops."""
+    drops: dict[str, int] = {}
+    for counter in counters:
+        for reason, n in list(counter.items()):
+            drops[reason] = drops.get(reason, 0) + n
+    if sum(drops.values()) < dropped:
+        drops["other"] = dropped - sum(drops.values())
+    return tuple(sorted(drops.items(), key=lambda item: (-item[1], item[0])))
