@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -26,8 +27,9 @@ class Env:
 
     def say(self, text: str) -> None:
         """A diagnostic line: always stderr, never mixed into data on stdout."""
-        self.stderr.write(text + "\n")
-        self.stderr.flush()
+        with contextlib.suppress(OSError):  # a closed stderr must not cost the report
+            self.stderr.write(text + "\n")
+            self.stderr.flush()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -122,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 500; 0 = no limit)",
     )
     resp.add_argument(
-        "--max-sessions", type=int, metavar="N", help="STAMP sessions at once (default 4096)"
+        "--max-sessions",
+        type=int,
+        metavar="N",
+        help="STAMP sessions tracked at once; a new one replaces the least recently "
+        "active (default 4096)",
     )
     resp.add_argument(
         "--allow",

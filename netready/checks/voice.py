@@ -18,11 +18,13 @@ from netready.checktexts import text
 from netready.engine.stats import voice_metrics
 from netready.engine.stun_stats import stun_metrics
 from netready.model import CheckResult, Limit, Status, Target
-from netready.probes.stun_stream import run_stun_stream
+from netready.probes.stun_stream import StunRun, run_stun_stream
 from netready.probes.voice import VoiceRun, run_voice_stream
+from netready.responder.keys import load_hmac_keys
 
 KIND = "media.voice"
-PREFLIGHT = {"rate_pps": 10, "duration_s": 1.0, "reply_timeout_s": 1.0}
+PREFLIGHT_PPS = 10  # the preflight: 10 packets in 1 s, replies awaited for 1 s
+PREFLIGHT_S = 1.0
 # target metric -> the per-direction metrics it limits
 TARGET_METRICS = {
     "delay_ms": ("delay_up_ms", "delay_down_ms"),
@@ -103,62 +105,86 @@ class VoiceCheck(Check):
         self, result: CheckResult, p: VoiceParams, ctx: RunContext, why: list[str]
     ) -> bool:
         host, port = destination(p)
-        common = {
-            "payload_bytes": p.payload_bytes,
-            "dscp": p.dscp,
-            "source_ports": _source_ports(p),
-            "cancel": ctx.cancelled,
-        }
-        pre = await asyncio.to_thread(run_voice_stream, host, port, **PREFLIGHT, **common)
+        pre = await asyncio.to_thread(_voice_stream, host, port, p, ctx, True)
         if not _received(pre):
             why.append(
-                f"the responder at {host}:{port} did not answer within 1 s (not "
-                "running, or UDP to it is blocked)"
+                f"the responder at {host}:{port} did not answer within 1 s (not running, "
+                "or UDP to it is blocked)"
             )
             return False
-        run = await asyncio.to_thread(
-            run_voice_stream,
-            host,
-            port,
-            rate_pps=p.rate_pps,
-            duration_s=duration_for(p, ctx),
-            reply_timeout_s=p.reply_timeout_s,
-            progress=ctx.progress,
-            **common,
-        )
+        run = await asyncio.to_thread(_voice_stream, host, port, p, ctx, False)
         metrics, evidence = voice_metrics(run, codec=p.codec, **statistics_for(p.targets))
         result.method = "stamp (RFC 8762, stateful reflector, per direction)"
         result.metrics = metrics
-        result.evidence = {"destination": f"{host}:{port}", **evidence}
+        result.evidence = {
+            "destination": f"{host}:{port}",
+            "source_port": run.source_port,
+            "source_in_range": run.source_in_range,
+            "authenticated": run.authenticated,
+            **evidence,
+        }
         _judge(result, run.interrupted)
         return True
 
     async def _stun(
         self, result: CheckResult, p: VoiceParams, ctx: RunContext, why: list[str]
     ) -> bool:
-        addr, port = p.stun_address, p.stun_port
-        common = {"dscp": p.dscp, "cancel": ctx.cancelled}
-        pre = await asyncio.to_thread(run_stun_stream, addr, port, **PREFLIGHT, **common)
+        pre = await asyncio.to_thread(_stun_stream, p, ctx, True)
         if not pre.received:
             how = "refused (ICMP port unreachable)" if pre.refused else "no answer"
-            why.append(f"the STUN server {addr}:{port} did not answer within 1 s ({how})")
+            why.append(
+                f"the STUN server {p.stun_address}:{p.stun_port} did not answer within 1 s ({how})"
+            )
             return False
-        run = await asyncio.to_thread(
-            run_stun_stream,
-            addr,
-            port,
-            rate_pps=p.rate_pps,
-            duration_s=duration_for(p, ctx),
-            reply_timeout_s=p.reply_timeout_s,
-            progress=ctx.progress,
-            **common,
-        )
+        run = await asyncio.to_thread(_stun_stream, p, ctx, False)
         metrics, evidence = stun_metrics(run, codec=p.codec, **statistics_for(p.targets))
         result.method = "stun-rtt (round trip only; directions could not be separated)"
         result.metrics = metrics
         result.evidence = {"fallback_because": "; ".join(why), **evidence}
         _judge(result, run.interrupted)
         return True
+
+
+def _voice_stream(host: str, port: int, p: VoiceParams, ctx: RunContext, pre: bool) -> VoiceRun:
+    """The STAMP stream; `pre` = the short preflight that only asks "is anybody there?"."""
+    ssid, key = _hmac_key(p)
+    return run_voice_stream(
+        host,
+        port,
+        rate_pps=PREFLIGHT_PPS if pre else p.rate_pps,
+        duration_s=PREFLIGHT_S if pre else duration_for(p, ctx),
+        reply_timeout_s=PREFLIGHT_S if pre else p.reply_timeout_s,
+        payload_bytes=p.payload_bytes,
+        dscp=p.dscp,
+        source_ports=_source_ports(p),
+        hmac_key=key,
+        ssid=ssid,
+        progress=None if pre else ctx.progress,
+        cancel=ctx.cancelled,
+    )
+
+
+def _hmac_key(p: VoiceParams) -> tuple[int, bytes | None]:
+    """(SSID, key) from the profile's key file: the default key (SSID 0) or the only one."""
+    if not p.hmac_key_file:
+        return 0, None
+    keys = load_hmac_keys(p.hmac_key_file)
+    ssid = 0 if 0 in keys else min(keys)
+    return ssid, keys[ssid]
+
+
+def _stun_stream(p: VoiceParams, ctx: RunContext, pre: bool) -> StunRun:
+    """The STUN round-trip stream (fallback), or its preflight."""
+    return run_stun_stream(
+        p.stun_address,
+        p.stun_port,
+        rate_pps=PREFLIGHT_PPS if pre else p.rate_pps,
+        duration_s=PREFLIGHT_S if pre else duration_for(p, ctx),
+        reply_timeout_s=PREFLIGHT_S if pre else p.reply_timeout_s,
+        dscp=p.dscp,
+        progress=None if pre else ctx.progress,
+        cancel=ctx.cancelled,
+    )
 
 
 def _judge(result: CheckResult, interrupted: bool) -> None:

@@ -14,6 +14,7 @@ from netready.checks.voice_params import VoiceParams
 from netready.engine.runner import PlannedCheck
 from netready.errors import ProfileError, UsageError
 from netready.model import Profile
+from netready.responder.keys import load_hmac_keys
 
 
 def _params(profile: Profile, kind: str, params_type: type[Any]) -> Any:
@@ -48,6 +49,8 @@ def voice_params(profile: Profile) -> VoiceParams:
         raise _voice_error(
             profile, "source_ports", f"{base.source_ports!r} is not a port range like 16384-32767"
         ) from None
+    if base.hmac_key_file:
+        load_hmac_keys(base.hmac_key_file)  # a bad key file stops the run before any packet
     if base.stun_host and base.stun_host not in profile.hosts:
         raise _voice_error(profile, "stun_host", f"no host {base.stun_host!r} in [hosts]")
     return dataclasses.replace(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 import time
@@ -79,10 +80,11 @@ class Runner:
                 sub(event)
             except Exception as exc:  # a front end must not break the measurement
                 self.subscribers.remove(sub)
-                print(
-                    f"netready: warning: an event subscriber failed and was removed: {exc}",
-                    file=sys.stderr,
-                )
+                with contextlib.suppress(OSError):  # stderr itself may be what failed
+                    print(
+                        f"netready: warning: a display failed and was removed: {exc}",
+                        file=sys.stderr,
+                    )
 
     def cancel(self) -> None:
         """Thread-safe: stop the run; the current check gets a grace period to return."""

@@ -127,7 +127,7 @@ def sender_tlvs(
     if room < TLV_HEADER_SIZE:
         raise ValueError(
             f"payload of {payload_bytes} bytes leaves {room} bytes, too few for padding"
-            + (f" (authenticated packets need at least {base + len(cos) + len(tail)})" * (room < 0))
+            + (f" (at least {base + len(cos) + len(tail)} are needed)" if room < 0 else "")
         )
     return cos + padding_tlv(room, fill) + tail
 

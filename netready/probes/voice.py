@@ -1,4 +1,11 @@
-"""Paced call-like STAMP stream (G.711 shape by default) with kernel receive timestamps."""
+"""Paced call-like STAMP stream (G.711 shape by default) with kernel receive timestamps.
+
+Like RTP, the stream can leave from a random free port of a range (`source_ports`) and go
+to a port of the platform's RTP range, where `netready responder` reflects STAMP too.
+With `hmac_key` it runs in authenticated mode (RFC 8762 §4.2.2, 112-byte base and an
+HMAC TLV over the CoS TLV): every reply's HMACs are verified before any field is used,
+and replies that fail are counted as ignored.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +16,21 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from netready.probes.sockopts import (
-    ANCILLARY_BUFSIZE,
-    RxMeta,
-    clock_is_synchronised,
-    enable_rx_metadata,
-    parse_ancillary,
-    set_tx_tos,
-    set_tx_ttl,
-)
+from netready.probes.sockopts import clock_is_synchronised, enable_rx_metadata
 from netready.probes.stamp import (
-    TLV_CLASS_OF_SERVICE,
-    TLV_FLAG_M,
-    TLV_FLAG_U,
+    AUTH_BASE_SIZE,
     ErrorEstimate,
     SenderPacket,
+    hmac_tlv_offset,
     pack_sender,
-    parse_tlvs,
+    seal,
     sender_tlvs,
     unix_ns_to_ntp,
-    unpack_cos,
-    unpack_reflector,
 )
+from netready.probes.voice_io import SEND_TTL, Receiver, VoiceSample, open_socket
 
-SEND_TTL = 255  # the reflector reports the TTL it saw, so 255 - that = forward hop count
 SPIN_MIN_NS = 300_000  # wait in the kernel until at least this long before a slot, then spin
 SPIN_MAX_NS = 1_500_000
 OVERSHOOT_CAP_NS = 1_000_000  # one late wake-up (VM preemption) must not inflate the margin
@@ -42,29 +38,15 @@ START_LEAD_NS = 20_000_000
 STRAGGLER_POLL_S = 0.05
 PROGRESS_EVERY_NS = 200_000_000
 PROGRESS_MIN_SLACK_NS = 2_000_000  # only report progress with this much time left to a slot
-RECV_BUFSIZE = 2048
-_HEAD = struct.Struct("!IQ")  # sequence number and T1 at the start of every test packet
+MIN_KEY_BYTES = 16
+_SEQ = struct.Struct("!I")  # sequence number at offset 0 of every test packet
+_T1 = struct.Struct("!Q")  # T1, at:
+T1_OFFSET = 4  # unauthenticated packets (RFC 8762 §4.2.1)
+T1_OFFSET_AUTH = 16  # authenticated packets (RFC 8762 §4.2.2)
+
+__all__ = ["SEND_TTL", "ProgressFn", "VoiceRun", "VoiceSample", "run_voice_stream"]
 
 ProgressFn = Callable[[float, str], None]
-
-
-@dataclass
-class VoiceSample:
-    """One test packet and what came back for it (nanoseconds on CLOCK_REALTIME)."""
-
-    seq: int
-    scheduled_ns: int
-    t1_ns: int
-    t2_ns: int | None = None
-    t3_ns: int | None = None
-    t4_ns: int | None = None
-    reflector_seq: int | None = None
-    rx_ttl_at_reflector: int | None = None
-    dscp_at_reflector: int | None = None
-    dscp_received: int | None = None
-    duplicates: int = 0
-    arrival_index: int | None = None
-    cos_rp: int | None = None  # CoS TLV RP from the reflector: 0 = it applied our DSCP1
 
 
 @dataclass
@@ -85,96 +67,20 @@ class VoiceRun:
     late_replies: int = 0  # came back after reply_timeout_s: counted as lost (RFC 7680 Tmax)
     send_errors: int = 0
     sent_ttl: int = SEND_TTL
+    source_port: int = 0  # the local UDP port the stream left from
+    source_ports: tuple[int, int] | None = None  # the range asked for (see source_in_range)
+    ssid: int = 0  # the STAMP Session-Sender Identifier it used
+    authenticated: bool = False  # RFC 8762 authenticated mode (HMAC-SHA-256/128)
 
+    @property
+    def source_in_range(self) -> bool | None:
+        """Did the stream leave from a port of `source_ports`? None if no range was asked.
 
-@dataclass
-class _Receiver:
-    """Matches replies to samples. Called only from the sending thread, between slots."""
-
-    samples: list[VoiceSample]
-    ssid: int
-    timeout_ns: int
-    sent: int = 0
-    received: int = 0
-    user_stamped: int = 0
-    remote_sync: set[bool] = field(default_factory=set)
-    ignored: int = 0
-    late: int = 0
-
-    def handle(self, data: bytes, meta: RxMeta, user_ns: int) -> None:
-        """Record one datagram; anything that is not a fresh reply of this run is only counted."""
-        try:
-            reply = unpack_reflector(data)
-        except ValueError:
-            self.ignored += 1
-            return
-        seq = reply.sender_seq
-        if seq >= self.sent or reply.ssid not in (0, self.ssid):
-            self.ignored += 1
-            return
-        sample = self.samples[seq]
-        if reply.sender_timestamp_ns != sample.t1_ns:
-            self.ignored += 1
-            return
-        if sample.t4_ns is not None:
-            sample.duplicates += 1
-            return
-        t4 = meta.kernel_ns if meta.kernel_ns is not None else user_ns
-        if t4 - sample.t1_ns > self.timeout_ns:
-            self.late += 1
-            return
-        self.user_stamped += meta.kernel_ns is None
-        self.remote_sync.add(reply.error_estimate.synchronised)
-        sample.t2_ns, sample.t3_ns, sample.t4_ns = (
-            reply.receive_timestamp_ns,
-            reply.timestamp_ns,
-            t4,
-        )
-        sample.reflector_seq, sample.rx_ttl_at_reflector = reply.seq, reply.sender_ttl
-        sample.dscp_received = None if meta.tos is None else meta.tos >> 2
-        sample.arrival_index, self.received = self.received, self.received + 1
-        _read_cos(sample, reply.tlvs)
-
-    def drain(self, sock: socket.socket) -> None:
-        """Read every datagram already queued, without blocking."""
-        while True:
-            try:
-                data, anc, _flags, _addr = sock.recvmsg(RECV_BUFSIZE, ANCILLARY_BUFSIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # e.g. ICMP port unreachable, reported once on a connected socket
-                return
-            self.handle(data, parse_ancillary(anc), time.time_ns())
-
-
-def _read_cos(sample: VoiceSample, tlvs: bytes) -> None:
-    try:
-        parsed = parse_tlvs(tlvs)
-    except ValueError:
-        return
-    for tlv in parsed:
-        if tlv.type == TLV_CLASS_OF_SERVICE and not tlv.flags & (TLV_FLAG_U | TLV_FLAG_M):
-            cos = unpack_cos(tlv.value)
-            sample.dscp_at_reflector, sample.cos_rp = cos.dscp2, cos.rp
-            return
-
-
-def _open_socket(address: str, port: int, source_port: int, dscp: int) -> socket.socket:
-    family, kind, proto, _name, sockaddr = socket.getaddrinfo(
-        address, port, type=socket.SOCK_DGRAM
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        if source_port:
-            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", source_port))
-        sock.connect(sockaddr)
-        set_tx_tos(sock, dscp << 2)
-        set_tx_ttl(sock, SEND_TTL)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+        False when every port of the range was taken (the kernel picked one instead).
+        """
+        if self.source_ports is None:
+            return None
+        return self.source_ports[0] <= self.source_port <= self.source_ports[1]
 
 
 @dataclass
@@ -185,22 +91,28 @@ class _Pacer:
     """
 
     sock: socket.socket
-    rx: _Receiver
+    rx: Receiver
     overshoot_ns: float = SPIN_MIN_NS / 2
     use_select: bool = True
 
     def margin_ns(self) -> int:
+        """How long before a slot to stop waiting in the kernel and start spinning."""
         return int(min(SPIN_MAX_NS, max(SPIN_MIN_NS, 2 * self.overshoot_ns + 200_000)))
 
     def block(self, seconds: float) -> bool:
-        """Sleep up to `seconds`; True if a datagram is waiting."""
+        """Sleep up to `seconds`; True if a datagram is waiting.
+
+        select() has microsecond resolution but no descriptor above FD_SETSIZE (1024);
+        there, poll() (millisecond resolution: the spin margin adapts) takes over.
+        """
         if self.use_select:
             try:
                 return bool(select.select([self.sock], [], [], seconds)[0])
             except ValueError:  # descriptor above FD_SETSIZE
                 self.use_select = False
-        time.sleep(seconds)
-        return False
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return bool(poller.poll(seconds * 1000.0))
 
     def wait(self, deadline: int) -> int:
         """Return once perf_counter_ns() >= deadline, with that reading."""
@@ -216,9 +128,11 @@ class _Pacer:
         return now
 
 
-def _template(payload_bytes: int, dscp: int, ssid: int, ee: ErrorEstimate) -> bytearray:
-    tlvs = sender_tlvs(payload_bytes, dscp)
-    return bytearray(pack_sender(SenderPacket(0, time.time_ns(), ee, ssid, tlvs)))
+def _template(
+    payload_bytes: int, dscp: int, ssid: int, ee: ErrorEstimate, key: bytes | None
+) -> bytearray:
+    tlvs = sender_tlvs(payload_bytes, dscp, authenticated=key is not None)
+    return bytearray(pack_sender(SenderPacket(0, time.time_ns(), ee, ssid, tlvs), key))
 
 
 def _stragglers(pacer: _Pacer, timeout_ns: int, cancel: threading.Event | None) -> bool:
@@ -233,6 +147,31 @@ def _stragglers(pacer: _Pacer, timeout_ns: int, cancel: threading.Event | None) 
     return False
 
 
+def _check_arguments(
+    rate_pps: int,
+    dscp: int,
+    reply_timeout_s: float,
+    duration_s: float,
+    source_port: int,
+    source_ports: tuple[int, int] | None,
+    hmac_key: bytes | None,
+    ssid: int,
+) -> None:
+    if rate_pps < 1 or not 0 <= dscp < 64 or reply_timeout_s <= 0 or duration_s < 0:
+        raise ValueError(
+            f"bad stream parameters: {rate_pps} packets/s, {duration_s} s, DSCP {dscp},"
+            f" reply timeout {reply_timeout_s} s"
+        )
+    if source_ports is not None and (
+        source_port or not 1 <= source_ports[0] <= source_ports[1] <= 65535
+    ):
+        raise ValueError(f"bad source ports {source_ports} (give one port or one range)")
+    if hmac_key is not None and len(hmac_key) < MIN_KEY_BYTES:
+        raise ValueError(f"the HMAC key has {len(hmac_key)} bytes; at least 16 are needed")
+    if not 0 <= ssid <= 0xFFFF:
+        raise ValueError(f"SSID {ssid} is outside 0-65535")
+
+
 def run_voice_stream(
     address: str,
     port: int,
@@ -243,25 +182,39 @@ def run_voice_stream(
     dscp: int = 46,
     reply_timeout_s: float = 3.0,
     source_port: int = 0,
+    source_ports: tuple[int, int] | None = None,
+    hmac_key: bytes | None = None,
+    ssid: int = 0,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> VoiceRun:
     """Send `rate_pps` STAMP packets per second for `duration_s` and collect the replies.
 
+    The stream leaves from `source_port`, or from a random free port of `source_ports`
+    (first, last), or from a port the kernel picks (also when every port of the range is
+    taken); VoiceRun.source_port tells which, VoiceRun.source_in_range whether it is in
+    the range.
+    `hmac_key` switches to authenticated mode (payload_bytes >= 140 then) with `ssid`
+    (0: a random one; the responder picks the key by SSID, or its default key).
+
     Blocking: run it on a thread of its own. Returns what was measured, with interrupted=True
     when `cancel` was set. Raises only for bad arguments or when no socket can be opened.
     """
-    if rate_pps < 1 or not 0 <= dscp < 64 or reply_timeout_s <= 0 or duration_s < 0:
-        raise ValueError(
-            f"bad stream parameters: {rate_pps} packets/s, {duration_s} s, DSCP {dscp},"
-            f" reply timeout {reply_timeout_s} s"
-        )
+    _check_arguments(
+        rate_pps, dscp, reply_timeout_s, duration_s, source_port, source_ports, hmac_key, ssid
+    )
     local_sync = clock_is_synchronised()
-    ssid = secrets.randbelow(0xFFFF) + 1
-    template = _template(payload_bytes, dscp, ssid, ErrorEstimate.for_error(1_000_000, local_sync))
+    ssid = ssid or secrets.randbelow(0xFFFF) + 1
+    ee = ErrorEstimate.for_error(1_000_000, local_sync)
+    template = _template(payload_bytes, dscp, ssid, ee, hmac_key)
+    t1_at = T1_OFFSET if hmac_key is None else T1_OFFSET_AUTH
+    hmac_at = None if hmac_key is None else hmac_tlv_offset(template[AUTH_BASE_SIZE:])
     count, interval = round(duration_s * rate_pps), 1_000_000_000 // rate_pps
-    rx = _Receiver([VoiceSample(i, 0, 0) for i in range(count)], ssid, int(reply_timeout_s * 1e9))
-    sock = _open_socket(address, port, source_port, dscp)
+    rx = Receiver(
+        [VoiceSample(i, 0, 0) for i in range(count)], ssid, int(reply_timeout_s * 1e9), hmac_key
+    )
+    sock = open_socket(address, port, source_port, source_ports, dscp)
+    local_port = int(sock.getsockname()[1])
     kernel_stamps = enable_rx_metadata(sock)
     pacer = _Pacer(sock, rx)
     started = time.time_ns()
@@ -275,7 +228,10 @@ def run_voice_stream(
             deadline = start + i * interval
             now = pacer.wait(deadline)
             t1 = time.time_ns()
-            _HEAD.pack_into(template, 0, i, unix_ns_to_ntp(t1))
+            _SEQ.pack_into(template, 0, i)
+            _T1.pack_into(template, t1_at, unix_ns_to_ntp(t1))
+            if hmac_key is not None:
+                seal(template, hmac_key, hmac_at)
             try:
                 sock.send(template)
             except OSError:
@@ -311,4 +267,8 @@ def run_voice_stream(
         ignored_replies=rx.ignored,
         late_replies=rx.late,
         send_errors=send_errors,
+        source_port=local_port,
+        source_ports=source_ports,
+        ssid=ssid,
+        authenticated=hmac_key is not None,
     )

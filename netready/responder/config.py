@@ -21,12 +21,13 @@ FD_HEADROOM = 256
 class ResponderConfig:
     """What the responder binds, and its limits. Port 0 for the STAMP port picks a free one.
 
-    Limits (like irtt's server; 0 switches a rate or time limit off): `max_session_s`,
-    `min_interval_ms` (a session's average interval), `max_packet` (bytes of UDP payload),
-    `max_pps_per_source` (STAMP packets/s of one source address over all its sessions;
-    port probes are not counted), `max_sessions`, `allow` (source networks that may use
-    the responder at all, STAMP, port probes and TCP alike; empty = everyone).
-    `keys` (SSID -> HMAC key, 0 = default) switches STAMP to authenticated mode.
+        Limits (like irtt's server; 0 switches a rate or time limit off): `max_session_s`,
+        `min_interval_ms` (a session's average interval), `max_packet` (bytes of UDP payload),
+        `max_pps_per_source` (STAMP packets/s of one source address over all its sessions;
+        port probes are not counted), `max_sessions` (tracked at once; a new session takes the
+    place of the least recently active one), `allow` (source networks that may use
+        the responder at all, STAMP, port probes and TCP alike; empty = everyone).
+        `keys` (SSID -> HMAC key, 0 = default) switches STAMP to authenticated mode.
     """
 
     listen: str = "127.0.0.1"

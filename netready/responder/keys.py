@@ -42,8 +42,8 @@ def _read_private(path: str) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise KeyFileError(f"HMAC key file {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise KeyFileError(f"HMAC key file {path}: not a regular file")
         if info.st_mode & 0o077:
@@ -51,7 +51,13 @@ def _read_private(path: str) -> str:
                 f"HMAC key file {path} is accessible by group or others (mode "
                 f"{stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
             )
-        data = f.read(MAX_FILE_BYTES + 1)
+        data = b""
+        while len(data) <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1)):
+            data += chunk
+    except OSError as exc:
+        raise KeyFileError(f"HMAC key file {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         raise KeyFileError(f"HMAC key file {path}: larger than {MAX_FILE_BYTES} bytes")
     try:

@@ -177,6 +177,7 @@ class Responder:
             internal_errors=self._loop.internal_errors if self._loop else 0,
             stamp_drops=merge_drops(dropped, service.drops if service else {}, reflector_drops),
             tcp_refused=self._tcp.refused,
+            stamp_evicted=int(getattr(self._reflector, "sessions_evicted", 0)),
         )
 
     def stop(self) -> None:

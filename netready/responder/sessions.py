@@ -1,13 +1,17 @@
 """STAMP test sessions on the reflector: one per (peer address, peer port, SSID).
 
 A session starts with its first accepted packet and ends when it has been idle for
-`idle_s` (or when the responder stops). Each start and each end is logged as one line;
-the end line sums up the session (packets reflected, dropped by reason, duration).
+`idle_s`, when the responder stops, or when the table is full and a new session needs
+room: then the least recently active session is forgotten, so a flood of new sessions
+can neither lock newcomers out nor push out a session that keeps sending. Each start
+and each end is logged as one line; the end line sums up the session (packets
+reflected, dropped by reason, duration).
 Session lines are rate-limited, so a flood of new sources cannot flood the log.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,19 +66,24 @@ class SessionTable:
         self.burst = burst_for(rate_per_s)
         self._log = log
         self._budget = LineBudget()
-        self._sessions: dict[SessionKey, Session] = {}
+        self._sessions: OrderedDict[SessionKey, Session] = OrderedDict()  # least recent first
         self.started = 0
+        self.evicted = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def get(self, key: SessionKey, now_ns: int, authenticated: bool) -> Session | None:
-        """The session for `key`, started now if new; None when the table is full."""
+    def get(self, key: SessionKey, now_ns: int, authenticated: bool) -> Session:
+        """The session for `key` (now the most recent one), started now if new."""
         session = self._sessions.get(key)
         if session is not None:
+            self._sessions.move_to_end(key)
             return session
-        if len(self._sessions) >= self.max_sessions and not self.expire(now_ns):
-            return None
+        if len(self._sessions) >= self.max_sessions:
+            _oldest_key, oldest = self._sessions.popitem(last=False)
+            idle = now_ns - oldest.last_seen_ns > self.idle_ns
+            self.evicted += not idle
+            self._end(oldest, "idle" if idle else "evicted: session table full", now_ns, now_ns)
         self.started += 1
         session = Session(self.started, key, authenticated, now_ns, now_ns, self.burst)
         self._sessions[key] = session
@@ -94,7 +103,8 @@ class SessionTable:
 
     def close(self, now_ns: int, why: str = "responder stopped") -> None:
         """End every session (the first STOP_LINES are logged, the rest only counted)."""
-        sessions, self._sessions = list(self._sessions.values()), {}
+        sessions = list(self._sessions.values())
+        self._sessions.clear()
         for i, session in enumerate(sessions):
             if i < STOP_LINES:
                 self._end(session, why, now_ns, None)

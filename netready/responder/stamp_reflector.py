@@ -10,8 +10,9 @@ about a packet is used before it passed them:
 2. the per-source packet rate (all sessions of one address together);
 3. authenticated mode (a key set is given): the HMAC over the first 96 octets with the
    key of the packet's SSID (or the default key, SSID 0), compared in constant time;
-4. the session: the table has room, the session is younger than `max_session_s`, and
-   it keeps to its average interval (`min_interval_ms`).
+4. the session: younger than `max_session_s`, and keeping to its average interval
+   (`min_interval_ms`). At most `max_sessions` are tracked; a new one takes the place
+   of the least recently active (`sessions_evicted` counts those that were not idle).
 
 Every drop is counted by reason in `drops`. TLVs: Extra Padding and Class of Service
 are understood (CoS reports the DSCP/ECN received and asks for DSCP1 on the reply);
@@ -173,6 +174,11 @@ class StampReflector:
         return self._table.max_sessions
 
     @property
+    def sessions_evicted(self) -> int:
+        """Active sessions forgotten to make room for new ones (the table was full)."""
+        return self._table.evicted
+
+    @property
     def sessions_started(self) -> int:
         """Sessions started since the reflector was made."""
         return self._table.started
@@ -228,8 +234,6 @@ class StampReflector:
             if key is None or not verify_packet_hmac(key, data):
                 return self._drop("bad-hmac")
         session = self._table.get((host, int(peer[1]), ssid), rx_ns, key is not None)
-        if session is None:
-            return self._drop("session-limit")
         admitted = session.admit(rx_ns, self._table.rate, self._table.burst)
         session.last_seen_ns = max(session.last_seen_ns, rx_ns)
         if self._max_session_ns and rx_ns - session.started_ns > self._max_session_ns:

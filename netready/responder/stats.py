@@ -20,6 +20,7 @@ class ResponderStats:
     internal_errors: int
     stamp_drops: tuple[tuple[str, int], ...] = ()  # (reason, count), largest first
     tcp_refused: int = 0
+    stamp_evicted: int = 0  # active sessions forgotten for room (the table was full)
 
     def summary(self) -> str:
         """The one line printed when the responder stops."""
@@ -27,7 +28,9 @@ class ResponderStats:
         return (
             f"netready responder stopped: STAMP {self.stamp_reflected} reflected, "
             f"{self.stamp_dropped} dropped" + (f" ({reasons})" if reasons else "") + ", "
-            f"{self.stamp_sessions} sessions; "
+            f"{self.stamp_sessions} sessions"
+            + (f" ({self.stamp_evicted} evicted while active)" if self.stamp_evicted else "")
+            + "; "
             f"UDP probes {self.udp_echoed} echoed, {self.udp_dropped} dropped; "
             f"TCP {self.tcp_accepted} connections accepted, {self.tcp_refused} refused, "
             f"{self.tcp_errors} errors; {self.internal_errors} internal errors"

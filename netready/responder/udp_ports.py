@@ -80,9 +80,8 @@ def bind_socket(
 ) -> socket.socket:
     """A non-blocking socket bound to (host, port); BindError names the port on failure."""
     transport = "tcp" if kind == socket.SOCK_STREAM else "udp"
-    sock = socket.socket(family, kind)
+    sock = socket.socket(family, kind | socket.SOCK_NONBLOCK)  # one system call less
     try:
-        sock.setblocking(False)
         if kind == socket.SOCK_STREAM:
             # TCP only: lets a restarted responder bind while old connections sit in
             # TIME_WAIT. Never on UDP, where it would let two programs share a port.

@@ -20,7 +20,8 @@ from netready.probes.sockopts import (
     parse_ancillary,
     set_tx_tos,
 )
-from netready.probes.voice import VoiceSample, _Receiver, run_voice_stream
+from netready.probes.voice import VoiceSample, run_voice_stream
+from netready.probes.voice_io import Receiver
 from netready.responder.stamp_reflector import StampReflector
 
 
@@ -154,6 +155,35 @@ def test_unreachable_port_loses_everything_quietly() -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=200), st.none() | st.integers(0, 255))
 def test_receiver_never_raises_on_junk(data: bytes, tos: int | None) -> None:
-    rx = _Receiver([VoiceSample(0, 0, 1)], ssid=7, timeout_ns=10**9, sent=1)
+    rx = Receiver([VoiceSample(0, 0, 1)], ssid=7, timeout_ns=10**9, sent=1)
     rx.handle(data, RxMeta(kernel_ns=5, tos=tos), user_ns=6)
     assert rx.ignored + rx.received + rx.late == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"source_ports": (5000, 4000)}, "bad source ports"),
+        ({"source_ports": (0, 10)}, "bad source ports"),
+        ({"source_ports": (5000, 5010), "source_port": 5001}, "bad source ports"),
+        ({"hmac_key": b"short"}, "at least 16 are needed"),
+        ({"ssid": 70000}, "outside 0-65535"),
+        ({"hmac_key": bytes(16), "payload_bytes": 120}, "at least 140 are needed"),
+    ],
+)
+def test_bad_stream_arguments(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        run_voice_stream("127.0.0.1", 9, duration_s=0.1, **kwargs)  # type: ignore[arg-type]
+
+
+def test_authenticated_stream_with_a_fixed_ssid() -> None:
+    key = bytes(range(16, 48))
+    r = Reflector()
+    r.core = StampReflector(keys={42: key})
+    try:
+        run = run_voice_stream("127.0.0.1", r.port, duration_s=0.3, hmac_key=key, ssid=42)
+    finally:
+        r.close()
+    assert run.authenticated and run.ssid == 42 and run.payload_bytes == 172
+    assert all(s.t4_ns is not None for s in run.samples)
+    assert {s.dscp_at_reflector for s in run.samples} == {46}

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_root, require_tool
-from tests.netns.lab import Lab, readline, stop_process
+from tests.netns.lab import Lab
+from tests.netns.procs import stop_process
 
 STAMP_PORT = 8620
 PROFILE = """
@@ -93,8 +94,8 @@ def _media_rule_line() -> str:
 def lab_module() -> Iterator[Lab]:
     """The three namespaces, built once per module and always torn down."""
     require_root()
-    for tool in ("ip", "nft", "sysctl"):
-        require_tool(tool, "iproute2, nftables and procps are needed for the lab")
+    for tool in ("ip", "nft"):
+        require_tool(tool, "iproute2 and nftables are needed for the lab")
     with Lab() as lab:
         yield lab
 
@@ -109,18 +110,25 @@ def lab(lab_module: Lab) -> Iterator[Lab]:
 
 
 @pytest.fixture(scope="module")
-def responder(lab_module: Lab) -> Iterator[str]:
-    """`netready responder` on the platform address; yields ADDR:PORT."""
+def responder(lab_module: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`netready responder` on the platform address; yields ADDR:PORT.
+
+    Its log goes to a file, not a pipe nobody reads, so a chatty responder never blocks."""
+    log = tmp_path_factory.mktemp("responder") / "stderr.log"
     argv = [sys.executable, "-m", "netready", "responder", "--listen", lab_module.platform_ip]
     argv += ["--stamp-port", str(STAMP_PORT)]
-    proc = lab_module.popen_in("platform", argv, stderr=subprocess.PIPE, bufsize=1)
-    line = readline(proc.stderr, 20.0)
-    assert "listening" in line, f"responder did not start: {line}"
+    with log.open("w", encoding="utf-8") as sink:
+        proc = lab_module.popen_in("platform", argv, stdout=subprocess.DEVNULL, stderr=sink)
+    deadline = time.monotonic() + 20.0
+    while "listening" not in log.read_text("utf-8") and proc.poll() is None:
+        assert time.monotonic() < deadline, f"responder did not start: {log.read_text('utf-8')}"
+        time.sleep(0.05)
+    assert proc.poll() is None, f"responder exited: {log.read_text('utf-8')}"
     try:
         yield f"{lab_module.platform_ip}:{STAMP_PORT}"
     finally:
-        _out, err = stop_process(proc)
-        assert proc.returncode == 0, err
+        stop_process(proc)
+        assert proc.returncode == 0, log.read_text("utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,8 @@ namespaces of a lab whose process died without cleaning up. Usable without pytes
         lab.set_delay("up", 40.0, 5.0)      # site -> platform: 40 ms ± 5 ms uniform, FIFO
         lab.run_in("site", ["ping", "-c", "3", lab.platform_ip])
 
-"Up" is site -> platform (ingress r0), "down" is platform -> site (ingress r1). Every rule
-matches on the ingress interface, so a packet looping through an emulator's TUN device is
-counted and dropped once. Each change reloads the whole nft table atomically, which also
-restarts the deterministic loss counters.
+"Up" is site -> platform (ingress r0), "down" is platform -> site (ingress r1). Loss and
+firewall rules: nft.py; the delay/jitter emulator: emulator.py.
 """
 
 from __future__ import annotations
@@ -29,26 +27,31 @@ import json
 import os
 import re
 import secrets
-import selectors
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
+
+from tests.netns.nft import TABLE, Ruleset, counters
+from tests.netns.procs import readline, run, stop_process
 
 PREFIX = "nrlab"
 SITE_IP, ROUTER_SITE_IP = "198.51.100.2", "198.51.100.1"
 PLATFORM_IP, ROUTER_PLATFORM_IP = "203.0.113.2", "203.0.113.1"
 SITE_NET, PLATFORM_NET = "198.51.100.0/24", "203.0.113.0/24"
-TABLE = "netready_lab"
 EMULATOR = Path(__file__).with_name("emulator.py")
 ROLES = {"site": "site", "router": "rtr", "platform": "plat"}
 ICMP_SYSCTLS = (
     "net.ipv4.icmp_ratelimit=0",
     "net.ipv4.icmp_msgs_per_sec=100000",
     "net.ipv4.icmp_msgs_burst=10000",
+)
+_SYSCTL_SH = (
+    'for kv; do f="/proc/sys/$(printf %s "${kv%%=*}" | tr . /)";'
+    ' if [ -e "$f" ]; then printf "%s\\n" "${kv#*=}" > "$f"; fi; done'
 )
 _STALE = re.compile(rf"^{PREFIX}(\d+)-[0-9a-f]{{6}}-(?:site|rtr|plat)$")
 
@@ -75,55 +78,23 @@ def _direction(name: str) -> Direction:
     return DIRECTIONS[name]
 
 
-def _run(argv: Sequence[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
 def reap_stale() -> list[str]:
     """Delete lab namespaces whose creating process is gone; returns their names."""
-    out = _run(["ip", "netns", "list"]).stdout
-    gone = []
-    for line in out.splitlines():
-        name = line.split(" ")[0]
-        m = _STALE.match(name)
-        if m and not _pid_alive(int(m.group(1))):
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-            gone.append(name)
+    names = [line.split(" ")[0] for line in run(["ip", "netns", "list"]).stdout.splitlines()]
+    gone = [n for n in names if (m := _STALE.match(n)) and not _pid_alive(int(m.group(1)))]
+    for name in gone:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
     return gone
-
-
-def loss_expr(percent: float, deterministic: bool) -> str:
-    """nft match for `percent` loss: every (1000/k)-th packet, or a random k in 1000."""
-    k = round(percent * 10)
-    if not 0 <= percent <= 100 or abs(k - percent * 10) > 1e-9:
-        raise ValueError(f"loss must be 0-100 % in steps of 0.1, not {percent}")
-    if not deterministic:
-        return f"numgen random mod 1000 < {k}"
-    picks = sorted({(2 * j + 1) * 1000 // (2 * k) for j in range(k)})  # mid-slot: not packet 0
-    return f"numgen inc mod 1000 {{ {', '.join(map(str, picks))} }}"
-
-
-def _ports(ports: int | str | Iterable[int | str]) -> str:
-    items = [ports] if isinstance(ports, int | str) else list(ports)
-    text = ", ".join(str(p) for p in items)
-    if not items or not re.fullmatch(r"[0-9, -]+", text):
-        raise ValueError(f"bad ports: {ports!r}")
-    return text
 
 
 class Lab:
@@ -139,8 +110,7 @@ class Lab:
         self.ns = {role: f"{self.id}-{short}" for role, short in ROLES.items()}
         self.emulator_lifetime_s = emulator_lifetime_s
         self.emulator_stats: dict[str, dict[str, Any]] = {}
-        self._loss: dict[str, str] = {}
-        self._blocks: list[str] = []
+        self.rules = Ruleset({name: d.ingress for name, d in DIRECTIONS.items()})
         self._emulators: dict[str, subprocess.Popen[str]] = {}
         self._procs: list[subprocess.Popen[str]] = []
         self._created: list[str] = []
@@ -163,11 +133,11 @@ class Lab:
         """Build the namespaces, links, addresses, routes, sysctls and an empty nft table."""
         reap_stale()
         for name in self.ns.values():
-            _run(["ip", "netns", "add", name])
+            run(["ip", "netns", "add", name])
             self._created.append(name)
         site, rtr, plat = self.ns["site"], self.ns["router"], self.ns["platform"]
-        _run(["ip", "-n", site, "link", "add", "s0", "type", "veth", "peer", "r0", "netns", rtr])
-        _run(["ip", "-n", plat, "link", "add", "p0", "type", "veth", "peer", "r1", "netns", rtr])
+        run(["ip", "-n", site, "link", "add", "s0", "type", "veth", "peer", "r0", "netns", rtr])
+        run(["ip", "-n", plat, "link", "add", "p0", "type", "veth", "peer", "r1", "netns", rtr])
         for role in self.ns:
             self.sysctl(role, *ICMP_SYSCTLS)
         self.sysctl(
@@ -202,7 +172,8 @@ class Lab:
             with contextlib.suppress(Exception):
                 self.stop_delay(direction)
         for proc in self._procs:
-            stop_process(proc)
+            with contextlib.suppress(Exception):
+                stop_process(proc)
         self._procs.clear()
         for name in reversed(self._created):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
@@ -211,11 +182,12 @@ class Lab:
     # -- running things --------------------------------------------------------------------
     def ip(self, role: str, *args: str) -> str:
         """`ip -n <ns> ARGS`; returns stdout, raises on failure."""
-        return _run(["ip", "-n", self.ns[role], *args]).stdout
+        return run(["ip", "-n", self.ns[role], *args]).stdout
 
     def sysctl(self, role: str, *settings: str) -> None:
-        """Set sysctls inside one namespace only."""
-        self.run_in(role, ["sysctl", "-q", "-w", *settings])
+        """Set sysctls ("net.ipv4.ip_forward=1") inside one namespace only, through /proc/sys
+        (no procps needed); a key this kernel lacks is skipped."""
+        self.run_in(role, ["sh", "-ec", _SYSCTL_SH, "sysctl", *settings])
 
     def run_in(
         self,
@@ -242,8 +214,9 @@ class Lab:
     def popen_in(self, role: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[str]:
         """Start argv inside a namespace; it is terminated on close() if still running."""
         kwargs.setdefault("stdin", subprocess.DEVNULL)
+        kwargs.setdefault("text", True)
         proc: subprocess.Popen[str] = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns[role], *argv], text=True, **kwargs
+            ["ip", "netns", "exec", self.ns[role], *argv], **kwargs
         )
         self._procs.append(proc)
         return proc
@@ -262,17 +235,7 @@ class Lab:
         deterministic: exactly every (100/percent)-th packet after this call, the first
         one half a period in; otherwise each packet independently with that probability.
         """
-        d = _direction(direction)
-        if transport not in (None, "udp", "tcp", "icmp"):
-            raise ValueError(f"bad transport {transport!r}")
-        if percent == 0:
-            self._loss.pop(direction, None)
-        else:
-            proto = f" meta l4proto {transport}" if transport else ""
-            self._loss[direction] = (
-                f'iifname "{d.ingress}" meta nfproto ipv4{proto}'
-                f' {loss_expr(percent, deterministic)} counter drop comment "loss {direction}"'
-            )
+        self.rules.set_loss(direction, percent, deterministic, transport)
         self._load_nft()
 
     def block(
@@ -284,19 +247,7 @@ class Lab:
         direction: str = "up",
     ) -> None:
         """Firewall one direction's traffic to `ports` (e.g. 8636, "50000-50100")."""
-        d = _direction(direction)
-        verdicts = {
-            ("drop", "udp"): "drop",
-            ("drop", "tcp"): "drop",
-            ("reject", "udp"): "reject with icmpx port-unreachable",
-            ("reject", "tcp"): "reject with tcp reset",
-        }
-        if (action, transport) not in verdicts:
-            raise ValueError(f"cannot {action} {transport}")
-        self._blocks.append(
-            f'iifname "{d.ingress}" meta l4proto {transport} th dport {{ {_ports(ports)} }}'
-            f" counter {verdicts[action, transport]}"
-        )
+        self.rules.add_block(transport, ports, action, direction)
         self._load_nft()
 
     def set_delay(
@@ -335,21 +286,8 @@ class Lab:
         proc = self._emulators.pop(direction, None)
         if proc is None:
             return None
-        subprocess.run(  # absent if the emulator never came up: then this fails, harmlessly
-            [
-                "ip",
-                "-n",
-                self.ns["router"],
-                "rule",
-                "del",
-                "iif",
-                d.ingress,
-                "lookup",
-                str(d.table),
-            ],
-            capture_output=True,
-            check=False,
-        )
+        rule = ["rule", "del", "iif", d.ingress, "lookup", str(d.table)]
+        subprocess.run(["ip", "-n", self.ns["router"], *rule], capture_output=True, check=False)
         out, err = stop_process(proc)
         stats: dict[str, Any] = {"stderr": err}
         for line in out.splitlines():
@@ -362,67 +300,24 @@ class Lab:
         """No loss, no blocks, no delay."""
         for direction in DIRECTIONS:
             self.stop_delay(direction)
-        self._loss.clear()
-        self._blocks.clear()
+        self.rules.clear()
         self._load_nft()
 
     # -- firewall --------------------------------------------------------------------------
-    def ruleset(self) -> str:
-        """The nft table as loaded (counters are reset whenever it changes)."""
-        loss = "\n    ".join(self._loss[k] for k in sorted(self._loss))
-        blocks = "\n    ".join(self._blocks)
-        return (
-            f"table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n"
-            "  chain impair {\n    type filter hook forward priority -10; policy accept;\n"
-            f"    {loss}\n  }}\n"
-            "  chain firewall {\n    type filter hook forward priority 0; policy accept;\n"
-            f"    {blocks}\n  }}\n}}\n"
-        )
-
     def _load_nft(self) -> None:
-        subprocess.run(
-            ["ip", "netns", "exec", self.ns["router"], "nft", "-f", "-"],
-            input=self.ruleset(),
-            text=True,
-            capture_output=True,
-            check=True,
-            timeout=30,
-        )
+        argv = ["ip", "netns", "exec", self.ns["router"], "nft", "-f", "-"]
+        text = self.rules.text()
+        proc = subprocess.run(argv, input=text, text=True, capture_output=True, timeout=30)
+        if proc.returncode:
+            raise RuntimeError(f"nft refused the lab table: {proc.stderr.strip()}\n{text}")
+
+    def counters(self) -> dict[str, int]:
+        """nft counters since the table was last loaded: `seen up` (every IPv4 packet coming
+        in that way, before the loss rule), `loss up` (dropped by it), `seen down`, ..."""
+        listing = self.run_in("router", ["nft", "-j", "list", "table", "inet", TABLE]).stdout
+        return counters(listing, DIRECTIONS)
 
     def dropped(self) -> dict[str, int]:
         """Packets the loss rules dropped since the table was last loaded, per direction."""
-        doc = json.loads(
-            self.run_in("router", ["nft", "-j", "list", "table", "inet", TABLE]).stdout
-        )
-        out = {"up": 0, "down": 0}
-        for item in doc["nftables"]:
-            rule = item.get("rule", {})
-            comment = str(rule.get("comment", ""))
-            if comment.startswith("loss "):
-                for expr in rule["expr"]:
-                    if "counter" in expr:
-                        out[comment[5:]] = int(expr["counter"]["packets"])
-        return out
-
-
-def readline(stream: IO[str] | None, timeout: float) -> str:
-    """One line from a child's pipe, stripped; "" if none came within `timeout` seconds."""
-    if stream is None:
-        raise ValueError("the stream is not a pipe")
-    with selectors.DefaultSelector() as sel:
-        sel.register(stream, selectors.EVENT_READ)
-        if not sel.select(timeout):
-            return ""
-    return stream.readline().strip()
-
-
-def stop_process(proc: subprocess.Popen[str], timeout: float = 5.0) -> tuple[str, str]:
-    """SIGTERM, then SIGKILL after `timeout`; returns what it still had on stdout and stderr."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate(timeout=timeout)
-    return out or "", err or ""
+        now = self.counters()
+        return {d: now[f"loss {d}"] for d in DIRECTIONS}

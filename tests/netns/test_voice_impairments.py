@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import statistics
 import struct
+import sys
 
 import pytest
 
 from tests.netns.conftest import VoiceResult, VoiceRunner
 from tests.netns.emulator import model_jitter, ttl_plus_one
-from tests.netns.lab import Lab, loss_expr
+from tests.netns.lab import Lab
+from tests.netns.nft import loss_expr
 
 DURATION = 5.0
 PACKETS = 250  # DURATION x 50 packets/s
@@ -32,14 +34,15 @@ def _samples(r: VoiceResult) -> list[list[object]]:
 
 
 def _mean_jitter_up_ms(samples: list[list[object]]) -> float:
-    """Mean RFC 3550 J upstream over the run (netready reports its running maximum)."""
+    """Mean RFC 3550 J upstream from packet 17 on, i.e. after J's ramp-up from 0 (the same
+    span netready takes its running maximum over)."""
     got = [s for s in samples if s[2] is not None]
     transits = [int(str(s[2])) - int(str(s[1])) for s in sorted(got, key=lambda s: int(str(s[5])))]
     j, js = 0.0, []
     for a, b in itertools.pairwise(transits):
         j += (abs(b - a) - j) / 16
         js.append(j)
-    return statistics.fmean(js) / 1e6
+    return statistics.fmean(js[15:]) / 1e6
 
 
 def _rtt_sd_ms(samples: list[list[object]]) -> float:
@@ -60,7 +63,7 @@ def test_clean_path_passes(lab: Lab, voice_check: VoiceRunner) -> None:
     assert m["packets_sent"] == m["packets_received"] == PACKETS
     assert m["loss_up_pct"] == m["loss_down_pct"] == 0.0
     assert m["delay_up_ms"] < 1.0 and m["delay_down_ms"] < 1.0
-    assert m["jitter_up_ms"] < 1.0 and m["jitter_down_ms"] < 1.0
+    assert m["jitter_up_ms"] < 5.0 and m["jitter_down_ms"] < 5.0  # VM hiccups: ~1 ms
     assert r.check["evidence"]["ttl"]["at_reflector"] == ONE_HOP
 
 
@@ -79,7 +82,7 @@ def test_160ms_one_way_delay_fails_on_delay(lab: Lab, voice_check: VoiceRunner) 
     # of the 20 ms spacing) on two CPUs, so a few packets come a millisecond or two late
     assert 160.0 <= m["delay_up_ms"] < 163.0 and 160.0 <= m["delay_down_ms"] < 163.0
     assert 320.0 <= m["rtt_mean_ms"] < 321.0
-    assert m["jitter_up_ms"] < 1.0 and m["jitter_down_ms"] < 1.0
+    assert m["jitter_up_ms"] < 5.0 and m["jitter_down_ms"] < 5.0  # VM hiccups: ~1 ms
     assert m["loss_up_pct"] == m["loss_down_pct"] == 0.0
     assert r.check["evidence"]["ttl"]["at_reflector"] == ONE_HOP  # routed twice, TTL fixed
 
@@ -101,9 +104,16 @@ def test_30ms_upstream_jitter_fails_only_jitter_up(lab: Lab, voice_check: VoiceR
     m = r.metrics
     assert m["jitter_up_ms"] > 20.0
     assert m["jitter_down_ms"] < 5.0
-    assert 24.0 < mean_j < 37.0  # 250 packets: about ±15 % around the model's 30.5 ms
+    assert 24.0 < mean_j < 37.0  # the model says 30.5 ms; ±20 % is about 3 sigma at 250 packets
     assert m["loss_up_pct"] == m["loss_down_pct"] == 0.0
     assert m["reordered_count"] > 0
+
+
+def _expected_drops(lab: Lab, direction: str) -> int:
+    """Drops of `numgen inc mod 1000 {25, 75, ...}` among the packets the router saw (the
+    check's 1 s preflight crosses it too, so this can exceed the stream's own 5)."""
+    seen = lab.counters()[f"seen {direction}"]
+    return sum(1 for k in range(seen) if k % 50 == 25)
 
 
 @pytest.mark.root
@@ -116,7 +126,8 @@ def test_2pct_downstream_loss_fails_only_loss_down(lab: Lab, voice_check: VoiceR
     m = r.metrics
     assert m["loss_down_pct"] == 2.0 and m["loss_up_pct"] == 0.0
     assert (m["packets_sent"], m["packets_received"]) == (PACKETS, PACKETS - 5)
-    assert lab.dropped() == {"up": 0, "down": 5}
+    assert _expected_drops(lab, "down") == lab.dropped()["down"] >= 5
+    assert lab.dropped()["up"] == 0
 
 
 @pytest.mark.root
@@ -129,13 +140,15 @@ def test_2pct_upstream_loss_fails_only_loss_up(lab: Lab, voice_check: VoiceRunne
     m = r.metrics
     assert m["loss_up_pct"] == 2.0 and m["loss_down_pct"] == 0.0
     assert (m["packets_sent"], m["packets_received"]) == (PACKETS, PACKETS - 5)
-    assert lab.dropped() == {"up": 5, "down": 0}
+    assert _expected_drops(lab, "up") == lab.dropped()["up"] >= 5
+    assert lab.dropped()["down"] == 0
 
 
 @pytest.mark.root
 def test_emulator_precision_40ms_one_way(lab: Lab, voice_check: VoiceRunner) -> None:
     lab.set_delay("up", 40.0, 0.0)
     r = voice_check(DURATION)
+    seen_up = lab.counters()["seen up"]
     stats = lab.stop_delay("up") or {}
     emu = stats.get("stats", {})
     m = r.metrics
@@ -144,14 +157,19 @@ def test_emulator_precision_40ms_one_way(lab: Lab, voice_check: VoiceRunner) -> 
         f" rtt sd {_rtt_sd_ms(_samples(r)):.4f} ms; emulator {emu}"
     )
     assert (r.status, r.returncode) == ("pass", 0), r.check.get("reason")
-    assert 40.0 <= m["rtt_mean_ms"] <= 40.5
+    # The median must be within +0.5 ms of the setting (path ~0.13 ms, emulator ~0.1-0.2 ms).
+    # The mean also carries the VM's scheduling outliers (single packets 2-17 ms late while
+    # other processes compete for the two CPUs), so it gets 1 ms.
     assert 40.0 <= m["rtt_p50_ms"] <= 40.5
+    assert 40.0 <= m["rtt_mean_ms"] <= 41.0
     if _measured(r):  # synchronised clock: the 40 ms must show on the way up only
-        assert 40.0 <= m["delay_up_mean_ms"] <= 40.5 and m["delay_down_mean_ms"] < 0.5
+        assert 40.0 <= m["delay_up_p50_ms"] <= 40.5 and m["delay_down_p50_ms"] < 0.5
     else:
-        assert m["delay_up_mean_ms"] == m["delay_down_mean_ms"] == m["rtt_mean_ms"] / 2
-    assert emu["written"] == PACKETS and emu["overflow"] == emu["write_errors"] == 0
-    assert emu["late_mean_us"] < 100.0
+        assert m["delay_up_mean_ms"] == pytest.approx(m["rtt_mean_ms"] / 2)
+        assert m["delay_down_mean_ms"] == pytest.approx(m["rtt_mean_ms"] / 2)
+    assert emu["written"] == emu["read"] == seen_up >= PACKETS
+    assert emu["overflow"] == emu["write_errors"] == emu["not_ipv4"] == 0
+    assert emu["late_mean_us"] < 500.0  # typically 5-80 µs; bounded, as it adds to the bias
 
 
 @pytest.mark.root
@@ -165,7 +183,53 @@ def test_emulator_keeps_fifo_order_and_model_jitter(lab: Lab, voice_check: Voice
     print(f"\n40±20 up, FIFO: {r.summary()}, mean J up {mean_j:.2f} (model {expected:.2f}) ms")
     assert r.metrics["reordered_count"] == 0.0
     assert abs(mean_j - expected) < 0.2 * expected
-    assert r.metrics["jitter_down_ms"] < 1.0
+    assert r.metrics["jitter_down_ms"] < 5.0
+
+
+REFUSED = (  # a TCP SYN to a closed port on the platform comes back as RST: the path works
+    "import socket, sys; s = socket.socket(); s.settimeout(2);"
+    " raise SystemExit(s.connect_ex((sys.argv[1], 9)) != 111)"
+)
+
+
+@pytest.mark.root
+def test_labs_are_isolated_and_side_by_side(lab: Lab) -> None:
+    with Lab() as other:
+        names = set(lab.ns.values()) | set(other.ns.values())
+        assert len(names) == 6
+        for each in (lab, other):
+            for role in ("site", "router", "platform"):
+                assert each.ip(role, "route", "show", "default").strip() == ""
+            assert each.run_in("site", ["ip", "route", "get", "192.0.2.1"], check=False).returncode
+            assert (
+                each.run_in("site", [sys.executable, "-c", REFUSED, each.platform_ip]).returncode
+                == 0
+            )
+    listed = {
+        line.split(" ")[0]
+        for line in lab.run_in("site", ["ip", "netns", "list"]).stdout.splitlines()
+    }
+    assert set(lab.ns.values()) <= listed and not set(other.ns.values()) & listed
+
+
+CONNECT = (  # prints the errno of a TCP connect to the platform: 0, 111 refused, 11 timed out
+    "import socket, sys; s = socket.socket(); s.settimeout(0.5);"
+    " print(s.connect_ex((sys.argv[1], int(sys.argv[2]))))"
+)
+
+
+@pytest.mark.root
+def test_block_drops_and_rejects(lab: Lab) -> None:
+    def connect(port: int) -> str:
+        argv = [sys.executable, "-c", CONNECT, lab.platform_ip, str(port)]
+        return lab.run_in("site", argv).stdout.strip()
+
+    assert connect(9) == "111"  # closed port: RST from the platform
+    lab.block("tcp", 9)
+    lab.block("tcp", [10, "20-30"], action="reject")
+    assert (connect(9), connect(10), connect(25)) == ("11", "111", "111")
+    lab.clear()
+    assert connect(9) == "111"
 
 
 def _checksum(header: bytes) -> int:

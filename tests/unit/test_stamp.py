@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+from time import time_ns
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +19,7 @@ from netready.probes.stamp import (
     SenderPacket,
     Tlv,
 )
+from netready.responder.limits import AllowList, ReflectorLimits, parse_allow
 from netready.responder.stamp_reflector import StampReflector, clock_is_synchronised
 
 # 2023-11-14 22:13:20 UTC = Unix 1_700_000_000 s = NTP 3_908_988_800 s = 0xE8FE6F80
@@ -220,7 +222,6 @@ def test_idle_sessions_expire_and_the_cap_holds() -> None:
     r = StampReflector(session_idle_s=30.0, max_sessions=2)
     reflect(r, request(ssid=1))
     reflect(r, request(ssid=2))
-    assert reflect(r, request(ssid=3)) is None  # full, nothing idle yet
     assert r.expire(T2_NS + 31 * 10**9) == [("127.0.0.1", 40000, 1), ("127.0.0.1", 40000, 2)]
     assert r.sessions() == 0
 
@@ -262,8 +263,10 @@ def test_fuzz_unpackers_raise_only_value_error(data: bytes) -> None:
 def test_fuzz_reflector_never_raises_never_amplifies(
     data: bytes, ttl: int | None, tos: int | None
 ) -> None:
-    out = StampReflector().reflect(data, PEER, T2_NS, ttl, tos, lambda: T3_NS)
+    r = StampReflector()
+    out = r.reflect(data, PEER, T2_NS, ttl, tos, lambda: T3_NS)
     assert out is None or len(out[0]) == len(data)
+    assert "error" not in r.drops
 
 
 @settings(max_examples=500, deadline=None)
@@ -282,3 +285,140 @@ def test_fuzz_reflector_tlv_walk(tlvs: list[tuple[int, int, bytes]], junk: bytes
     data = request(tlvs=area)
     out = StampReflector().reflect(data, PEER, T2_NS, 64, 0xB8, lambda: T3_NS)
     assert out is not None and len(out[0]) == len(data)
+
+
+# ---- limits, sessions and their log lines (sans-IO: rx times are given) ----
+
+MS = 1_000_000
+
+
+def limited(**limits: float) -> tuple[StampReflector, list[str]]:
+    log: list[str] = []
+    values = {"min_interval_ms": 0.0, "max_pps_per_source": 0, **limits}
+    r = StampReflector(limits=ReflectorLimits(**values), log=log.append)  # type: ignore[arg-type]
+    return r, log
+
+
+def at(r: StampReflector, rx_ns: int, ssid: int = 1, peer: tuple[str, int] = PEER) -> bool:
+    return r.reflect(request(ssid=ssid), peer, rx_ns, 64, 0, lambda: rx_ns) is not None
+
+
+def test_max_packet_drops_larger_datagrams() -> None:
+    r, _ = limited(max_packet=172)
+    assert reflect(r, request(tlvs=stamp.sender_tlvs(172, 46))) is not None
+    assert reflect(r, request(tlvs=stamp.sender_tlvs(173, 46))) is None
+    assert r.drops == {"too-large": 1}
+    assert StampReflector().limits.max_packet == 1472
+
+
+def test_min_interval_is_an_average_rate_with_half_a_second_of_burst() -> None:
+    r, _ = limited(min_interval_ms=5.0)  # 200 packets/s, bucket of 100
+    assert sum(at(r, T2_NS) for _ in range(300)) == 100
+    assert r.drops == {"session-rate": 200}
+    # a steady 50 packets/s never hits the limit, even after the burst used the bucket up
+    assert all(at(r, T2_NS + 10 * MS + i * 20 * MS) for i in range(200))
+    assert sum(at(r, T2_NS + 10**10, ssid=2) for _ in range(10)) == 10  # its own bucket
+
+
+def test_packets_bunched_by_the_network_are_not_cut() -> None:
+    r, _ = limited(min_interval_ms=5.0)
+    # 50 packets/s with a 900 ms stall: 45 arrive at once, then the stream goes on
+    times = [i * 20 * MS for i in range(50)] + [1_900 * MS] * 45 + [1_920 * MS, 1_940 * MS]
+    assert all(at(r, T2_NS + t) for t in times)
+
+
+def test_per_source_rate_covers_all_sessions_of_an_address() -> None:
+    r, _ = limited(max_pps_per_source=100)  # bucket of 50 over every session of 127.0.0.1
+    admitted = sum(at(r, T2_NS, ssid=1, peer=("127.0.0.1", 40000 + i)) for i in range(200))
+    assert admitted == 50 and r.drops == {"source-rate": 150}
+    assert at(r, T2_NS, peer=("127.0.0.2", 40000))  # another address has its own bucket
+    assert at(r, T2_NS + 20 * MS, ssid=1, peer=("127.0.0.1", 40000))  # 2 tokens back
+
+
+def test_max_session_time() -> None:
+    r, log = limited(max_session_s=1.0)
+    assert at(r, T2_NS) and at(r, T2_NS + 999 * MS)
+    assert not at(r, T2_NS + 1_001 * MS) and not at(r, T2_NS + 1_500 * MS)
+    assert r.drops == {"session-time": 2}
+    assert sum("reached the maximum session time (1 s)" in line for line in log) == 1
+    assert at(r, T2_NS + 1_500 * MS, ssid=2)  # a new session is answered
+    r.close(T2_NS + 2 * 10**9)
+    assert "ended (responder stopped): 2 reflected, 2 dropped (2 session-time), 1.5 s" in log[-2]
+
+
+def test_a_full_table_forgets_the_least_recently_active_session() -> None:
+    r, log = limited()
+    r = StampReflector(max_sessions=2, limits=r.limits, log=log.append)
+    assert at(r, T2_NS, ssid=1) and at(r, T2_NS + MS, ssid=2)
+    assert at(r, T2_NS + 2 * MS, ssid=1)  # session 1 is now the most recent
+    assert at(r, T2_NS + 3 * MS, ssid=3)  # takes the place of session 2
+    assert r.sessions() == 2 and r.sessions_evicted == 1 and not r.drops
+    assert "SSID 2 ended (evicted: session table full): 1 reflected" in log[2]
+    seq = stamp.unpack_reflector(
+        r.reflect(request(ssid=1), PEER, T2_NS + 4 * MS, 64, 0, time_ns)[0]
+    )
+    assert seq.seq == 2  # session 1 kept its counter
+    assert at(r, T2_NS + 40 * 10**9, ssid=4)  # room taken from an idle session
+    assert r.sessions_evicted == 1 and "SSID 3 ended (idle)" in log[-2]
+
+
+def test_one_log_line_per_session_start_and_end() -> None:
+    r, log = limited()
+    for i in range(3):
+        at(r, T2_NS + i * 20 * MS, ssid=0x1234)
+    at(r, T2_NS, ssid=1, peer=("::1", 5004))
+    assert log == [
+        "STAMP session 1 from 127.0.0.1:40000 SSID 4660, authenticated: no",
+        "STAMP session 2 from [::1]:5004 SSID 1, authenticated: no",
+    ]
+    assert r.expire(T2_NS + 31 * 10**9) == [("127.0.0.1", 40000, 0x1234), ("::1", 5004, 1)]
+    assert log[2:] == [
+        "STAMP session 1 from 127.0.0.1:40000 SSID 4660 ended (idle): 3 reflected, 0 dropped,"
+        " 0.0 s",
+        "STAMP session 2 from [::1]:5004 SSID 1 ended (idle): 1 reflected, 0 dropped, 0.0 s",
+    ]
+    assert r.sessions_started == 2 and r.sessions() == 0
+
+
+def test_session_log_lines_are_rate_limited() -> None:
+    r, log = limited()
+    for port in range(1000):  # a flood of new sessions in one instant
+        at(r, T2_NS, peer=("127.0.0.1", 10000 + port))
+    assert len(log) == 100
+    at(r, T2_NS + 10**9, peer=("127.0.0.1", 9999))  # 20 lines a second come back
+    assert log[-1].endswith("(900 session log lines suppressed before this one)")
+    r.close(T2_NS + 2 * 10**9)
+    assert log[-1] == "951 more STAMP sessions ended (responder stopped)"
+
+
+def test_clock_state_can_change_while_running() -> None:
+    r = StampReflector(clock_synchronised=False)
+    assert not stamp.unpack_reflector(reflect(r, request())[0]).error_estimate.synchronised
+    r.set_clock_synchronised(True)
+    assert stamp.unpack_reflector(reflect(r, request())[0]).error_estimate.synchronised
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"max_packet": 43}, "give 44-65507"),
+        ({"max_packet": 70000}, "give 44-65507"),
+        ({"min_interval_ms": -1}, "cannot be negative"),
+    ],
+)
+def test_nonsense_limits_are_refused(limits: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StampReflector(limits=ReflectorLimits(**limits))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="below the base packet"):
+        StampReflector(keys={0: bytes(16)}, limits=ReflectorLimits(max_packet=100))
+
+
+def test_allow_list() -> None:
+    allow = AllowList(parse_allow(["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]))
+    assert allow.permits("10.1.2.3") and allow.permits("192.0.2.7")
+    assert allow.permits("::ffff:10.9.9.9") and allow.permits("2001:db8::1")
+    assert not allow.permits("127.0.0.1") and not allow.permits("::1")
+    assert not allow.permits("not an address") and not allow.permits("192.0.2.8")
+    assert AllowList(()).permits("127.0.0.1")
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.0/33' is not an address or a network"):
+        parse_allow(["10.0.0.0/33"])
