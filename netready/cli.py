@@ -138,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer only these source networks (repeatable; default: everyone)",
     )
     resp.add_argument(
+        "--clock-synchronised",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="the S bit of STAMP replies: auto = the kernel's clock state (default); yes "
+        "only when this clock is known to be synchronised with the senders'",
+    )
+    resp.add_argument(
         "--profile",
         metavar="NAME|PATH",
         help="also serve every UDP and TCP port of this profile's rules",

@@ -159,6 +159,7 @@ def _voice_stream(host: str, port: int, p: VoiceParams, ctx: RunContext, pre: bo
         source_ports=_source_ports(p),
         hmac_key=key,
         ssid=ssid,
+        clock_synchronised={"yes": True, "no": False}.get(p.clock_synchronised),
         progress=None if pre else ctx.progress,
         cancel=ctx.cancelled,
     )

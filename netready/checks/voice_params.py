@@ -28,6 +28,9 @@ class VoiceParams:
     source_ports: str = "16384-32767"  # local port range to send from, like a phone's RTP
     stun_host: str = ""  # profile host for the STUN fallback ("" = no fallback)
     stun_port: int = field(default=3478, metadata={"min": 1, "max": 65535})
+    # One-way delay is reported only when both clocks are synchronised; "yes"/"no" override
+    # this host's own clock state (e.g. both ends on one host or one PTP grandmaster).
+    clock_synchronised: str = "auto"
     hmac_key_file: str = ""  # authenticated STAMP (RFC 8762 §4.4): "SSID HEXKEY" lines or a key
     responder: str = field(default="", metadata={PLANNER_ONLY: True})  # "ADDR[:PORT]"
     media_ports: tuple[int, int] = field(default=(0, 0), metadata={PLANNER_ONLY: True})

@@ -49,6 +49,8 @@ def voice_params(profile: Profile) -> VoiceParams:
         raise _voice_error(
             profile, "source_ports", f"{base.source_ports!r} is not a port range like 16384-32767"
         ) from None
+    if base.clock_synchronised not in ("auto", "yes", "no"):
+        raise _voice_error(profile, "clock_synchronised", "must be auto, yes or no")
     if base.hmac_key_file:
         load_hmac_keys(base.hmac_key_file)  # a bad key file stops the run before any packet
     if base.stun_host and base.stun_host not in profile.hosts:

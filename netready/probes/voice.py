@@ -185,6 +185,7 @@ def run_voice_stream(
     source_ports: tuple[int, int] | None = None,
     hmac_key: bytes | None = None,
     ssid: int = 0,
+    clock_synchronised: bool | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> VoiceRun:
@@ -196,6 +197,8 @@ def run_voice_stream(
     the range.
     `hmac_key` switches to authenticated mode (payload_bytes >= 140 then) with `ssid`
     (0: a random one; the responder picks the key by SSID, or its default key).
+    `clock_synchronised` overrides the host clock's own state (None = ask the kernel), for
+    an operator who knows better, e.g. both ends on one host or on one PTP grandmaster.
 
     Blocking: run it on a thread of its own. Returns what was measured, with interrupted=True
     when `cancel` was set. Raises only for bad arguments or when no socket can be opened.
@@ -203,7 +206,7 @@ def run_voice_stream(
     _check_arguments(
         rate_pps, dscp, reply_timeout_s, duration_s, source_port, source_ports, hmac_key, ssid
     )
-    local_sync = clock_is_synchronised()
+    local_sync = clock_is_synchronised() if clock_synchronised is None else clock_synchronised
     ssid = ssid or secrets.randbelow(0xFFFF) + 1
     ee = ErrorEstimate.for_error(1_000_000, local_sync)
     template = _template(payload_bytes, dscp, ssid, ee, hmac_key)

@@ -78,6 +78,7 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
         tcp_ports=tcp,
         allow=allow,
         keys=keys,
+        clock_synchronised={"auto": None, "yes": True, "no": False}[args.clock_synchronised],
         **_limits(args),
     )
     try:

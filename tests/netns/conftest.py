@@ -40,6 +40,8 @@ statistic = "whole_run"
 [checks."media.voice"]
 duration_s = {duration}
 reply_timeout_s = 1.0
+# both ends run on one kernel, so they share one clock: one-way delay is exact
+clock_synchronised = "yes"
 {media_rule}"""
 
 
@@ -116,7 +118,7 @@ def responder(lab_module: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iter
     Its log goes to a file, not a pipe nobody reads, so a chatty responder never blocks."""
     log = tmp_path_factory.mktemp("responder") / "stderr.log"
     argv = [sys.executable, "-m", "netready", "responder", "--listen", lab_module.platform_ip]
-    argv += ["--stamp-port", str(STAMP_PORT)]
+    argv += ["--stamp-port", str(STAMP_PORT), "--clock-synchronised", "yes"]
     with log.open("w", encoding="utf-8") as sink:
         proc = lab_module.popen_in("platform", argv, stdout=subprocess.DEVNULL, stderr=sink)
     deadline = time.monotonic() + 20.0

@@ -69,20 +69,22 @@ def test_clean_path_passes(lab: Lab, voice_check: VoiceRunner) -> None:
 
 @pytest.mark.root
 def test_160ms_one_way_delay_fails_on_delay(lab: Lab, voice_check: VoiceRunner) -> None:
-    # 160 ms each way. With an unsynchronised clock netready can only split the RTT in two,
-    # so a one-sided 160 ms would read 80/80; both directions delayed fails either way.
+    # 160 ms upstream only. The namespaces share one kernel clock and both ends are told so,
+    # so one-way delay is measured (T2 - T1, T4 - T3), not estimated as RTT/2 (= 80 ms).
     lab.set_delay("up", 160.0)
-    lab.set_delay("down", 160.0)
     r = voice_check(DURATION)
-    print(f"\n160 ms each way: {r.summary()}")
+    print(f"\n160 ms upstream: {r.summary()}")
     assert (r.status, r.returncode) == ("fail", 1)
-    assert r.failed_metrics() == {"delay_up_ms", "delay_down_ms"}
+    assert r.check["evidence"]["delay_method"] == "measured"
+    assert r.failed_metrics() == {"delay_up_ms"}
     m = r.metrics
-    # p95: two emulators and the sender busy-wait at the same instants (160 ms is a multiple
+    # p95: the emulator and the sender busy-wait at the same instants (160 ms is a multiple
     # of the 20 ms spacing) on two CPUs, so a few packets come a millisecond or two late
-    assert 160.0 <= m["delay_up_ms"] < 163.0 and 160.0 <= m["delay_down_ms"] < 163.0
-    assert 320.0 <= m["rtt_mean_ms"] < 321.0
-    assert m["jitter_up_ms"] < 5.0 and m["jitter_down_ms"] < 5.0  # VM hiccups: ~1 ms
+    assert 160.0 <= m["delay_up_ms"] < 163.0
+    assert m["delay_down_ms"] < 2.0
+    assert 160.0 <= m["rtt_mean_ms"] < 161.0
+    # not failing on jitter; one late wake-up of the emulator (VM) can lift the running max
+    assert m["jitter_up_ms"] < 10.0 and m["jitter_down_ms"] < 5.0
     assert m["loss_up_pct"] == m["loss_down_pct"] == 0.0
     assert r.check["evidence"]["ttl"]["at_reflector"] == ONE_HOP  # routed twice, TTL fixed
 
