@@ -258,3 +258,52 @@ def test_sweep_through_the_responder_mixed_with_closed_ports() -> None:
         assert compact_ranges(result.blocked) == f"{ports[100]}-{ports[-1]}"
         return
     pytest.skip("no free block of loopback ports")
+
+
+def test_rtt_estimator_bounds_the_waits() -> None:
+    rtt = udp_sweep.RttEstimator()
+    assert (rtt.rto(1.0), rtt.final(1.0)) == (1.0, 1.0)  # nothing measured: the full timeout
+    for _ in range(20):
+        rtt.add(0.0005)
+    assert rtt.rto(1.0) == udp_sweep.MIN_RTO_S
+    assert rtt.final(1.0) == udp_sweep.FINAL_MIN_S
+    assert rtt.final(0.3) == 0.3  # never beyond the caller's timeout
+    rtt.add(0.4)
+    assert 0.4 < rtt.rto(5.0) < 5.0 and rtt.final(5.0) == min(5.0, 4 * rtt.rto(5.0))
+
+
+def test_shared_estimator_shortens_a_fully_blocked_range() -> None:
+    """The second sweep starts from the first one's round trips: silent ports wait one RTO
+    per retry and FINAL_MIN_S at last, not the full timeout every time."""
+    rtt = udp_sweep.RttEstimator()
+    with udp_servers(3, honest) as ports:
+        asyncio.run(sweep_udp("127.0.0.1", ports, timeout_s=2.0, rtt=rtt))
+    assert rtt.samples == 3
+    free = free_udp_ports(2)
+    started = time.monotonic()
+    result = asyncio.run(sweep_udp("127.0.0.1", free, timeout_s=2.0, retries=2, rtt=rtt))
+    elapsed = time.monotonic() - started
+    assert result.blocked == free and result.sent == 6
+    assert elapsed < 2 * udp_sweep.MIN_RTO_S + udp_sweep.FINAL_MIN_S + 0.3
+    assert result.rtt_ms["final"] == udp_sweep.FINAL_MIN_S * 1000
+
+
+def test_quick_sample_takes_first_last_and_random_ports() -> None:
+    import random
+
+    from netready.checks.firewall import quick_sample
+    from netready.model import PortRange, Rule
+
+    rule = Rule(
+        name="r",
+        protocol="RTP",
+        transport="udp",
+        ports=(PortRange(16384, 32767), PortRange(3478, 3478), PortRange(5000, 5002)),
+        host="pbx",
+        function="voice",
+        verify="echo",
+    )
+    picked = quick_sample(rule, 4, random.Random(1))
+    assert {16384, 32767, 3478, 5000, 5001, 5002} <= set(picked)
+    inner = [p for p in picked if 16384 < p < 32767]
+    assert len(inner) == 2 and len(picked) == 8 and picked == sorted(picked)
