@@ -91,7 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     resp.add_argument("--stamp-port", type=int, default=862, metavar="PORT")
     resp.add_argument("--udp-ports", default="", metavar="RANGES")
     resp.add_argument("--tcp-ports", default="", metavar="RANGES")
-    resp.add_argument("--tls-ports", default="", metavar="RANGES")
+    resp.add_argument(
+        "--tls-ports",
+        default="",
+        metavar="RANGES",
+        help="serve TLS on these TCP ports (then the banner, or 200 OK to an HTTP request)",
+    )
+    resp.add_argument("--tls-cert", default="", metavar="PEM", help="certificate (chain) file")
+    resp.add_argument(
+        "--tls-key", default="", metavar="PEM", help="private key file (default: self-signed)"
+    )
     resp.add_argument(
         "--key",
         metavar="FILE",

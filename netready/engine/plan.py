@@ -9,6 +9,9 @@ from typing import Any
 from netready.checks import registry
 from netready.checks.firewall import rule_title
 from netready.checks.firewall_params import FirewallParams
+from netready.checks.tls import KIND as TLS
+from netready.checks.tls import rule_title as tls_title
+from netready.checks.tls_params import TlsParams
 from netready.checks.voice import KIND as VOICE
 from netready.checks.voice_params import VoiceParams
 from netready.engine.runner import PlannedCheck
@@ -65,7 +68,7 @@ def voice_params(profile: Profile) -> VoiceParams:
 
 
 def build_plan(profile: Profile, only: Iterable[str] = ()) -> list[PlannedCheck]:
-    """Voice path first (quiet line), then one firewall check per rule, in profile order."""
+    """Voice path first (quiet line), one firewall check per rule, then the TLS checks."""
     kinds = registry()
     plan: list[PlannedCheck] = []
     voice = voice_params(profile)
@@ -88,7 +91,24 @@ def build_plan(profile: Profile, only: Iterable[str] = ()) -> list[PlannedCheck]
                 skip_reason=skip,
             )
         )
+    plan += tls_plan(profile)
     return _select(plan, list(only))
+
+
+def tls_plan(profile: Profile) -> list[PlannedCheck]:
+    """One `tls.<rule>` check per rule with tls = true whose host has an address."""
+    defaults: TlsParams = _params(profile, TLS, TlsParams)
+    check = registry()[TLS]
+    return [
+        PlannedCheck(
+            f"{TLS}.{rule.name}",
+            tls_title(rule),
+            check(),
+            dataclasses.replace(defaults, rule=rule, address=profile.hosts[rule.host]),
+        )
+        for rule in profile.rules
+        if rule.tls and profile.hosts.get(rule.host, "")
+    ]
 
 
 def _select(plan: list[PlannedCheck], only: list[str]) -> list[PlannedCheck]:

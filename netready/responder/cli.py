@@ -49,12 +49,14 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
 
 def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ResponderConfig:
     """Validated config; refuses options whose feature is not built yet instead of faking it."""
-    if args.tls_ports:
-        raise UsageError("--tls-ports: TLS listeners are not available yet (firewall issue #4)")
+    tls_cert, tls_key = getattr(args, "tls_cert", ""), getattr(args, "tls_key", "")
+    if bool(tls_cert) != bool(tls_key):
+        raise UsageError("--tls-cert and --tls-key go together (or neither: self-signed)")
     if not 0 <= args.stamp_port <= 65535:
         raise UsageError("--stamp-port: give 0-65535")
     udp = _ranges(args.udp_ports, "--udp-ports")
     tcp = _ranges(args.tcp_ports, "--tcp-ports")
+    tls = _ranges(args.tls_ports, "--tls-ports")
     try:
         allow = parse_allow(getattr(args, "allow", None) or [])
     except ValueError as exc:
@@ -71,11 +73,15 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
         profile = load_profile(find_profile(args.profile, config_dir(environ) / "profiles"))
         udp += profile_ports(profile, "udp")
         tcp += profile_ports(profile, "tcp")
+        tls += tuple(r for rule in profile.rules if rule.tls for r in rule.ports)
     config = ResponderConfig(
         listen=args.listen,
         stamp_port=args.stamp_port,
         udp_ports=udp,
         tcp_ports=tcp,
+        tls_ports=tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         allow=allow,
         keys=keys,
         clock_synchronised={"auto": None, "yes": True, "no": False}[args.clock_synchronised],

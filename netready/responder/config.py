@@ -34,6 +34,9 @@ class ResponderConfig:
     stamp_port: int = 862
     udp_ports: tuple[PortRange, ...] = ()
     tcp_ports: tuple[PortRange, ...] = ()
+    tls_ports: tuple[PortRange, ...] = ()  # TLS listeners; a port here is not also plain TCP
+    tls_cert: str = ""  # PEM files; "" = a self-signed certificate made at start
+    tls_key: str = ""
     clock_synchronised: bool | None = None  # None = ask the host clock (and keep asking)
     max_session_s: float = 600.0
     min_interval_ms: float = 5.0
@@ -105,6 +108,25 @@ def merge_ranges(ranges: Iterable[PortRange]) -> tuple[PortRange, ...]:
         else:
             merged.append(r)
     return tuple(merged)
+
+
+def subtract_ranges(
+    ranges: Iterable[PortRange], remove: Iterable[PortRange]
+) -> tuple[PortRange, ...]:
+    """`ranges` without the ports of `remove` (merged, sorted)."""
+    gone = merge_ranges(remove)
+    out: list[PortRange] = []
+    for r in merge_ranges(ranges):
+        first = r.first
+        for g in gone:
+            if g.last < first or g.first > r.last:
+                continue
+            if g.first > first:
+                out.append(PortRange(first, g.first - 1))
+            first = g.last + 1
+        if first <= r.last:
+            out.append(PortRange(first, r.last))
+    return tuple(out)
 
 
 def ensure_fd_limit(sockets: int) -> None:

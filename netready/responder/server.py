@@ -8,7 +8,9 @@ It serves three kinds of sockets from that loop:
   back with the TOS the reflector asks for;
 * one UDP socket per port of the media ranges (`netready.responder.media_ports`),
   echoing netready port probes and reflecting STAMP like the STAMP port;
-* TCP listeners that greet and close (`netready.responder.tcp_ports`).
+* TCP listeners that greet and close (`netready.responder.tcp_ports`);
+* TLS listeners whose connections are served on short worker threads
+  (`netready.responder.tls_ports`).
 
 About once a second the loop does housekeeping: idle sessions end (one summary line
 each), idle per-source buckets are forgotten and, unless the config fixes it, the
@@ -33,6 +35,7 @@ from netready.responder.config import (
     ensure_fd_limit,
     merge_ranges,
     parse_port_list,
+    subtract_ranges,
 )
 from netready.responder.limits import AllowList
 from netready.responder.loop import Loop
@@ -40,6 +43,7 @@ from netready.responder.media_ports import MediaPorts
 from netready.responder.stamp_io import StampPort, StampService
 from netready.responder.stats import ResponderStats, merge_drops
 from netready.responder.tcp_ports import TcpListeners
+from netready.responder.tls_ports import TlsListeners, server_context
 from netready.responder.udp_ports import (
     BindError,
     ResponderError,
@@ -105,6 +109,7 @@ class Responder:
         self._service: StampService | None = None
         self._media: MediaPorts | None = None
         self._tcp = TcpListeners(self._allow)
+        self._tls = TlsListeners(None, self._allow)
         self._stamp: StampPort | None = None
         self._stamp_addr: tuple[str, int] | None = None
         self._loop: Loop | None = None
@@ -120,15 +125,19 @@ class Responder:
             raise ResponderError("the responder is already running")
         cfg = self.config
         cfg.check()
-        udp_ports, tcp_ports = merge_ranges(cfg.udp_ports), merge_ranges(cfg.tcp_ports)
+        udp_ports, tls_ports = merge_ranges(cfg.udp_ports), merge_ranges(cfg.tls_ports)
+        tcp_ports = subtract_ranges(cfg.tcp_ports, tls_ports)
+        if tls_ports:
+            self._tls.context = server_context(cfg.tls_cert, cfg.tls_key, cfg.listen)
         self._check_overlap(udp_ports)
         family = address_family(cfg.listen)
         n_udp = sum(len(r) for r in udp_ports)
         n_tcp = sum(len(r) for r in tcp_ports)
-        ensure_fd_limit(n_udp + n_tcp + 4)
+        n_tls = sum(len(r) for r in tls_ports)
+        ensure_fd_limit(n_udp + n_tcp + n_tls + 4)
         reflector = self._given_reflector or _default_reflector(cfg, self._log)
         started = time.perf_counter()
-        self._bind_all(family, udp_ports, tcp_ports, reflector)
+        self._bind_all(family, udp_ports, tcp_ports, reflector, tls_ports)
         self.bind_seconds = time.perf_counter() - started
         self._reflector = reflector
         self._next_clock_check = time.monotonic() + CLOCK_CHECK_S
@@ -144,7 +153,8 @@ class Responder:
             f"netready responder listening on {host}: STAMP udp/{port} ({auth}; also on "
             f"every UDP probe port), {n_udp} UDP probe ports "
             f"({','.join(map(str, udp_ports)) or 'none'}), {n_tcp} TCP ports "
-            f"({','.join(map(str, tcp_ports)) or 'none'}); bound in {self.bind_seconds:.2f} s; "
+            f"({','.join(map(str, tcp_ports)) or 'none'}), {n_tls} TLS ports "
+            f"({','.join(map(str, tls_ports)) or 'none'}); bound in {self.bind_seconds:.2f} s; "
             f"allowed: {allow}"
         )
 
@@ -172,11 +182,11 @@ class Responder:
             stamp_sessions=int(getattr(self._reflector, "sessions_started", 0)),
             udp_echoed=media.echoed if media else 0,
             udp_dropped=media.dropped if media else 0,
-            tcp_accepted=self._tcp.accepted,
-            tcp_errors=self._tcp.errors,
+            tcp_accepted=self._tcp.accepted + self._tls.accepted,
+            tcp_errors=self._tcp.errors + self._tls.errors,
             internal_errors=self._loop.internal_errors if self._loop else 0,
             stamp_drops=merge_drops(dropped, service.drops if service else {}, reflector_drops),
-            tcp_refused=self._tcp.refused,
+            tcp_refused=self._tcp.refused + self._tls.refused,
             stamp_evicted=int(getattr(self._reflector, "sessions_evicted", 0)),
         )
 
@@ -221,8 +231,9 @@ class Responder:
         udp_ports: tuple[PortRange, ...],
         tcp_ports: tuple[PortRange, ...],
         reflector: StampReflectorLike,
+        tls_ports: tuple[PortRange, ...] = (),
     ) -> None:
-        """Bind the STAMP port, the UDP and TCP ports; all or nothing."""
+        """Bind the STAMP port, the UDP, TCP and TLS ports; all or nothing."""
         listen = self.config.listen
         service = StampService(reflector, self.config.max_packet, self._allow)
         self._service, self._media = service, MediaPorts(service)
@@ -239,6 +250,7 @@ class Responder:
             self._stamp_addr = (str(host), int(port))
             self._media.bind(family, listen, udp_ports)
             self._tcp.bind(family, listen, tcp_ports)
+            self._tls.bind(family, listen, tls_ports)
             self._loop = self._register_all()
         except BaseException:
             self._close_sockets()
@@ -262,6 +274,8 @@ class Responder:
             loop.add(sock, on_media)
         for sock in self._tcp.sockets:
             loop.add(sock, self._tcp.on_readable)
+        for sock in self._tls.sockets:
+            loop.add(sock, self._tls.on_readable)
         return loop
 
     def _tick(self, now: float) -> None:
@@ -289,3 +303,4 @@ class Responder:
         if self._service is not None:
             self._service.forget_sockets()
         self._tcp.close()
+        self._tls.close()

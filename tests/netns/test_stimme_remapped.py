@@ -122,7 +122,7 @@ def test_stimme_passes_and_sip_rows_are_skipped(responder: str, tmp_path: Path) 
     assert all(v == "pass" for k, v in statuses.items() if not k.startswith("firewall.sip"))
     rtp = next(c for c in doc["checks"] if c["id"] == "firewall.rtp")  # type: ignore[union-attr]
     assert rtp["evidence"]["ports"] == {"open": "16384-32767", "blocked": "", "not_tested": ""}
-    assert len(statuses) == 15
+    assert len(statuses) == 21  # voice, 14 firewall rules, 6 TLS rules (sip-tls has no host)
     print(f"stimme in a namespace: {time.monotonic() - t0:.1f} s")
 
 
