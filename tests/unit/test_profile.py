@@ -186,7 +186,12 @@ def test_lab_is_loopback_and_high_ports_only() -> None:
     assert ports_text(by_name["rtp"].ports) == "26384-26483"
     assert ports_text(by_name["video"].ports) == "25000-25010"
     assert ports_text(by_name["stun-udp"].ports) == "23478"
-    assert {by_name[n].verify for n in ("https-mypbx", "ldaps-external", "h323-tls")} == {"connect"}
+    assert [by_name[n].verify for n in ("https-mypbx", "ldaps-external", "h323-tls")] == [
+        "https",
+        "ldaps",
+        "tls",
+    ]
+    assert all(by_name[n].tls for n in ("https-mypbx", "ldaps-external", "h323-tls"))
 
 
 def test_lab_voice_params() -> None:
@@ -197,7 +202,8 @@ def test_lab_voice_params() -> None:
             "quick_duration_s": 5.0,
             "source_ports": "27000-27099",
             "stun_host": "stun",
-        }
+        },
+        "tls": {"expect_issuer": "netready responder"},
     }
     assert check_params(profile, "media.voice") == VoiceParams(
         duration_s=10.0, quick_duration_s=5.0, source_ports="27000-27099", stun_host="stun"
