@@ -21,6 +21,9 @@ pass or fail on the sampled ports (so a quick run can still PASS), evidence
 `ports.not_tested`; the reason says how many ports were probed. A quick pass
 proves the rule is configured, not that no single port inside a range is blocked:
 only a full run can say that.
+
+Through an explicit HTTP proxy, TCP rules are verified by CONNECT; without a responder, UDP
+rules get TTL-limited probes (egress only, never a pass): both in `firewall_paths`.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from typing import Any
 
 from netready.checks.base import Check, RunContext, register
 from netready.checks.firewall_params import FirewallParams
+from netready.checks.firewall_paths import proxy_verdict, tcp_via_proxy, udp_firewalk
 from netready.checktexts import text
 from netready.model import CheckResult, Rule, Status
+from netready.probes.proxy import select_proxy
 from netready.probes.tcp import CLOSED, FILTERED, RESET_AFTER_CONNECT, probe_tcp_ports
 from netready.probes.udp_sweep import DEFAULT_RETRIES, RttEstimator, compact_ranges, sweep_udp
 
@@ -108,6 +113,9 @@ class FirewallCheck(Check):
         p: FirewallParams = params
         ports = p.rule.port_count() if p.rule else 0
         retries = max(p.retries, UDP_MIN_RETRIES)
+        if p.rule and p.rule.transport == "udp" and not p.responder:
+            probed = p.firewalk_samples * len(p.rule.ports) if p.firewalk_samples else ports
+            return 30.0 + p.max_ttl * p.timeout_s * 2 + probed * p.timeout_s
         return 30.0 + ports * 0.01 + p.timeout_s * (retries + 2) * 2
 
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:
@@ -117,17 +125,16 @@ class FirewallCheck(Check):
         every = _ports(p.rule)
         probed = quick_sample(p.rule, p.quick_samples) if ctx.quick else every
         sampled = len(probed) < len(every)
-        if p.rule.transport == "tcp":
+        proxy = select_proxy(p.proxy, p.address) if p.rule.transport == "tcp" else None
+        if proxy is not None:
+            open_, blocked, detail = await tcp_via_proxy(p, proxy, probed)
+            result.method = "http-connect via proxy"
+        elif p.rule.transport == "tcp":
             open_, blocked, detail = await _tcp(p, probed)
             result.method = "tcp-connect"
         elif not p.responder:
-            result.method = "udp-echo"
-            result.evidence["ports"] = _port_sets([], [], _ports(p.rule))
-            result.reason = (
-                "UDP reachability needs `netready responder` at the far end "
-                "(give --responder ADDR[:PORT]); nothing was probed"
-            )
-            return result
+            walked = quick_sample(p.rule, p.firewalk_samples) if p.firewalk_samples else every
+            return await udp_firewalk(result, p, every, walked)
         else:
             open_, blocked, detail = await _udp(p, ctx, probed)
             result.method = "udp-echo via netready responder"
@@ -143,7 +150,10 @@ class FirewallCheck(Check):
             "ports_not_tested": float(len(untested)),
         }
         failed_probes = sorted(set(probed) - set(open_) - set(blocked))
-        return _judge(result, p, blocked, failed_probes, len(probed) if sampled else None)
+        _judge(result, p, blocked, failed_probes, len(probed) if sampled else None)
+        if proxy is not None:
+            proxy_verdict(result, p.rule, proxy, p.address)
+        return result
 
 
 def _judge(

@@ -16,6 +16,12 @@ class FirewallParams:
     retries: int = 1
     udp_window: int = 128  # UDP probes outstanding at once (rate control)
     quick_samples: int = 3  # ports probed per range in quick mode (first, last, random)
+    # explicit HTTP proxy for TCP rules ("http://host:port"); "" = HTTPS_PROXY/ALL_PROXY/NO_PROXY
+    proxy: str = ""
+    # UDP without a responder (TTL-limited probes, netready.probes.firewalk):
+    firewalk_samples: int = 6  # ports probed per range (first, last, random); 0 = every port
+    edge_hop: int = 0  # hop count of the site's firewall; 0 = find it from the probes
+    max_ttl: int = 8  # deepest TTL the hop search tries
     rule: Rule | None = field(default=None, metadata={PLANNER_ONLY: True})
     address: str = field(default="", metadata={PLANNER_ONLY: True})
     responder: str = field(default="", metadata={PLANNER_ONLY: True})

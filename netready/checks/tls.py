@@ -10,6 +10,10 @@ Per port of the rule (see `netready.probes.tls` for what is captured):
   naming the issuer that was seen, on every TLS port alike;
 * otherwise the port passes. HTTPS rules (`verify = "https"`) also send one GET / and
   report the status line (evidence only: any HTTP answer shows the path works).
+
+With an explicit HTTP proxy (`proxy` in `[checks."tls"]`, or HTTPS_PROXY / ALL_PROXY unless
+NO_PROXY matches) every handshake runs inside an HTTP CONNECT tunnel; evidence `proxy` names
+it, and a CONNECT the proxy refuses leaves that port `not_tested` with the status line.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from netready.checks.base import Check, RunContext, register
 from netready.checks.tls_params import TlsParams
 from netready.checktexts import text
 from netready.model import CheckResult, Rule, Status
+from netready.probes.proxy import probe_tls_via_proxy, select_proxy
 from netready.probes.tls import TlsProbeResult, interception, probe_tls
 from netready.probes.udp_sweep import compact_ranges
 
@@ -114,14 +119,25 @@ class TlsCheck(Check):
         result.method = "tls-handshake + GET /" if https else "tls-handshake"
         gate = asyncio.Semaphore(PARALLEL)
         name = server_name_for(p.address)
+        proxy = select_proxy(p.proxy, p.address)
+        if proxy is not None:
+            result.method += " through http-connect via proxy"
 
         async def one(port: int) -> TlsProbeResult:
             async with gate:
+                if proxy is not None:
+                    return await probe_tls_via_proxy(
+                        proxy, p.address, port, name, p.timeout_s, http_request=https
+                    )
                 return await probe_tls(p.address, port, name, p.timeout_s, http_request=https)
 
         ports = [port for r in rule.ports for port in r.ports()]
         probes = await asyncio.gather(*(one(port) for port in ports))
-        return _judge(result, p, probes, name)
+        result = _judge(result, p, probes, name)
+        if proxy is not None:
+            result.evidence["proxy"] = proxy.label
+            result.evidence["proxy_source"] = proxy.source
+        return result
 
 
 def _judge(

@@ -15,11 +15,13 @@ class TlsParams:
     `expect_issuer`: text that must occur in the issuer of the leaf certificate (case-
     insensitive), e.g. the platform CA's CN. `expect_sha256`: accepted SHA-256 fingerprints
     of the leaf (hex, colons optional). Either pin failing on a port is reported as TLS
-    interception with the issuer that was seen.
+    interception with the issuer that was seen. `proxy`: handshake through an HTTP CONNECT
+    tunnel (`netready.probes.proxy`); empty = the environment's HTTPS_PROXY / NO_PROXY.
     """
 
     expect_issuer: str = ""
     expect_sha256: tuple[str, ...] = ()
     timeout_s: float = 5.0
+    proxy: str = ""  # explicit HTTP proxy ("http://host:port"); "" = HTTPS_PROXY etc., NO_PROXY
     rule: Rule | None = field(default=None, metadata={PLANNER_ONLY: True})
     address: str = field(default="", metadata={PLANNER_ONLY: True})
