@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RANGES",
         help="serve TLS on these TCP ports (then the banner, or 200 OK to an HTTP request)",
     )
+    resp.add_argument(
+        "--sip-echo-ports",
+        default="",
+        metavar="RANGES",
+        help="answer SIP requests on these UDP and TCP ports with 200 OK carrying the "
+        "request as received (SIP ALG detection)",
+    )
     resp.add_argument("--tls-cert", default="", metavar="PEM", help="certificate (chain) file")
     resp.add_argument(
         "--tls-key", default="", metavar="PEM", help="private key file (default: self-signed)"

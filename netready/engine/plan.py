@@ -7,11 +7,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from netready.checks import registry
+from netready.checks.dns import plan_dns
 from netready.checks.firewall import rule_title
 from netready.checks.firewall_params import FirewallParams
+from netready.checks.ldaps import plan_ldaps
+from netready.checks.sip import plan_sip
+from netready.checks.stun import plan_stun
 from netready.checks.tls import KIND as TLS
 from netready.checks.tls import rule_title as tls_title
 from netready.checks.tls_params import TlsParams
+from netready.checks.turn import plan_turn
 from netready.checks.voice import KIND as VOICE
 from netready.checks.voice_params import VoiceParams
 from netready.engine.runner import PlannedCheck
@@ -68,7 +73,7 @@ def voice_params(profile: Profile) -> VoiceParams:
 
 
 def build_plan(profile: Profile, only: Iterable[str] = ()) -> list[PlannedCheck]:
-    """Voice path first (quiet line), one firewall check per rule, then the TLS checks."""
+    """Voice path first (quiet line), one firewall check per rule, then the services."""
     kinds = registry()
     plan: list[PlannedCheck] = []
     voice = voice_params(profile)
@@ -92,6 +97,8 @@ def build_plan(profile: Profile, only: Iterable[str] = ()) -> list[PlannedCheck]
             )
         )
     plan += tls_plan(profile)
+    plan += plan_dns(profile) + plan_stun(profile) + plan_turn(profile)
+    plan += plan_ldaps(profile) + plan_sip(profile)
     return _select(plan, list(only))
 
 

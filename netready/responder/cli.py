@@ -57,6 +57,7 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
     udp = _ranges(args.udp_ports, "--udp-ports")
     tcp = _ranges(args.tcp_ports, "--tcp-ports")
     tls = _ranges(args.tls_ports, "--tls-ports")
+    sip_echo = _ranges(getattr(args, "sip_echo_ports", ""), "--sip-echo-ports")
     try:
         allow = parse_allow(getattr(args, "allow", None) or [])
     except ValueError as exc:
@@ -80,6 +81,7 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
         udp_ports=udp,
         tcp_ports=tcp,
         tls_ports=tls,
+        sip_echo_ports=sip_echo,
         tls_cert=tls_cert,
         tls_key=tls_key,
         allow=allow,

@@ -37,6 +37,7 @@ class ResponderConfig:
     tls_ports: tuple[PortRange, ...] = ()  # TLS listeners; a port here is not also plain TCP
     tls_cert: str = ""  # PEM files; "" = a self-signed certificate made at start
     tls_key: str = ""
+    sip_echo_ports: tuple[PortRange, ...] = ()  # SIP echo on UDP and TCP (not also probe/TCP)
     clock_synchronised: bool | None = None  # None = ask the host clock (and keep asking)
     max_session_s: float = 600.0
     min_interval_ms: float = 5.0

@@ -10,7 +10,8 @@ It serves three kinds of sockets from that loop:
   echoing netready port probes and reflecting STAMP like the STAMP port;
 * TCP listeners that greet and close (`netready.responder.tcp_ports`);
 * TLS listeners whose connections are served on short worker threads
-  (`netready.responder.tls_ports`).
+  (`netready.responder.tls_ports`);
+* SIP echo ports, UDP and TCP (`netready.responder.sip_echo`).
 
 About once a second the loop does housekeeping: idle sessions end (one summary line
 each), idle per-source buckets are forgotten and, unless the config fixes it, the
@@ -40,6 +41,7 @@ from netready.responder.config import (
 from netready.responder.limits import AllowList
 from netready.responder.loop import Loop
 from netready.responder.media_ports import MediaPorts
+from netready.responder.sip_echo import SipEcho
 from netready.responder.stamp_io import StampPort, StampService
 from netready.responder.stats import ResponderStats, merge_drops
 from netready.responder.tcp_ports import TcpListeners
@@ -110,6 +112,7 @@ class Responder:
         self._media: MediaPorts | None = None
         self._tcp = TcpListeners(self._allow)
         self._tls = TlsListeners(None, self._allow)
+        self._sip = SipEcho(self._allow)
         self._stamp: StampPort | None = None
         self._stamp_addr: tuple[str, int] | None = None
         self._loop: Loop | None = None
@@ -125,8 +128,10 @@ class Responder:
             raise ResponderError("the responder is already running")
         cfg = self.config
         cfg.check()
-        udp_ports, tls_ports = merge_ranges(cfg.udp_ports), merge_ranges(cfg.tls_ports)
-        tcp_ports = subtract_ranges(cfg.tcp_ports, tls_ports)
+        sip_ports = merge_ranges(cfg.sip_echo_ports)
+        udp_ports = subtract_ranges(cfg.udp_ports, sip_ports)
+        tls_ports = subtract_ranges(cfg.tls_ports, sip_ports)
+        tcp_ports = subtract_ranges(cfg.tcp_ports, tls_ports + sip_ports)
         if tls_ports:
             self._tls.context = server_context(cfg.tls_cert, cfg.tls_key, cfg.listen)
         self._check_overlap(udp_ports)
@@ -134,10 +139,11 @@ class Responder:
         n_udp = sum(len(r) for r in udp_ports)
         n_tcp = sum(len(r) for r in tcp_ports)
         n_tls = sum(len(r) for r in tls_ports)
-        ensure_fd_limit(n_udp + n_tcp + n_tls + 4)
+        n_sip = sum(len(r) for r in sip_ports)
+        ensure_fd_limit(n_udp + n_tcp + n_tls + 2 * n_sip + 4)
         reflector = self._given_reflector or _default_reflector(cfg, self._log)
         started = time.perf_counter()
-        self._bind_all(family, udp_ports, tcp_ports, reflector, tls_ports)
+        self._bind_all(family, udp_ports, tcp_ports, reflector, tls_ports, sip_ports)
         self.bind_seconds = time.perf_counter() - started
         self._reflector = reflector
         self._next_clock_check = time.monotonic() + CLOCK_CHECK_S
@@ -154,7 +160,8 @@ class Responder:
             f"every UDP probe port), {n_udp} UDP probe ports "
             f"({','.join(map(str, udp_ports)) or 'none'}), {n_tcp} TCP ports "
             f"({','.join(map(str, tcp_ports)) or 'none'}), {n_tls} TLS ports "
-            f"({','.join(map(str, tls_ports)) or 'none'}); bound in {self.bind_seconds:.2f} s; "
+            f"({','.join(map(str, tls_ports)) or 'none'}), SIP echo udp+tcp "
+            f"({','.join(map(str, sip_ports)) or 'none'}); bound in {self.bind_seconds:.2f} s; "
             f"allowed: {allow}"
         )
 
@@ -232,8 +239,9 @@ class Responder:
         tcp_ports: tuple[PortRange, ...],
         reflector: StampReflectorLike,
         tls_ports: tuple[PortRange, ...] = (),
+        sip_ports: tuple[PortRange, ...] = (),
     ) -> None:
-        """Bind the STAMP port, the UDP, TCP and TLS ports; all or nothing."""
+        """Bind the STAMP port, the UDP, TCP, TLS and SIP echo ports; all or nothing."""
         listen = self.config.listen
         service = StampService(reflector, self.config.max_packet, self._allow)
         self._service, self._media = service, MediaPorts(service)
@@ -251,6 +259,7 @@ class Responder:
             self._media.bind(family, listen, udp_ports)
             self._tcp.bind(family, listen, tcp_ports)
             self._tls.bind(family, listen, tls_ports)
+            self._sip.bind(family, listen, sip_ports)
             self._loop = self._register_all()
         except BaseException:
             self._close_sockets()
@@ -276,6 +285,10 @@ class Responder:
             loop.add(sock, self._tcp.on_readable)
         for sock in self._tls.sockets:
             loop.add(sock, self._tls.on_readable)
+        for sock in self._sip.udp_sockets:
+            loop.add(sock, self._sip.on_udp)
+        for sock in self._sip.tcp_sockets:
+            loop.add(sock, self._sip.on_tcp)
         return loop
 
     def _tick(self, now: float) -> None:
@@ -304,3 +317,4 @@ class Responder:
             self._service.forget_sockets()
         self._tcp.close()
         self._tls.close()
+        self._sip.close()

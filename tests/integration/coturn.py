@@ -40,6 +40,8 @@ class CoturnServer:
     relay_ports: tuple[int, int]
     log: Path
     process: subprocess.Popen[bytes]
+    alt_host: str = ""  # second listening address (RFC 5780 OTHER-ADDRESS), "" = none
+    alt_port: int = 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -138,8 +140,12 @@ def coturn(
     relay_port_count: int = 16,
     extra_args: Sequence[str] = (),
     start_timeout_s: float = 10.0,
+    alt_host: str = "",
 ) -> Iterator[CoturnServer]:
     """Run coturn on a free port of `host` while the block is active; skip if not installed.
+
+    With `alt_host` (e.g. "127.0.0.2") coturn also listens there and on an alternate port,
+    which makes it an RFC 5780 server (Binding answers carry OTHER-ADDRESS).
 
     `tmp` holds the database, pid file and log. Fails the test if coturn does not answer a
     STUN Binding within `start_timeout_s` (after a few attempts on fresh ports).
@@ -153,6 +159,9 @@ def coturn(
         first = free_port_block(relay_port_count)
         relay = (first, first + relay_port_count - 1)
         cmd = _command(binary, host, port, relay, workdir, f"{user}:{password}", realm)
+        alt_port = free_port() if alt_host else 0
+        if alt_host:
+            cmd += ["--listening-ip", alt_host, "--alt-listening-port", str(alt_port)]
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [*cmd, *extra_args],
@@ -163,7 +172,9 @@ def coturn(
             )
         try:
             if _wait_ready(process, host, port, start_timeout_s):
-                yield CoturnServer(host, port, user, password, realm, relay, log, process)
+                yield CoturnServer(
+                    host, port, user, password, realm, relay, log, process, alt_host, alt_port
+                )
                 return
         finally:
             _stop(process)

@@ -188,7 +188,7 @@ def test_lab_is_loopback_and_high_ports_only() -> None:
     assert ports_text(by_name["stun-udp"].ports) == "23478"
     assert [by_name[n].verify for n in ("https-mypbx", "ldaps-external", "h323-tls")] == [
         "https",
-        "ldaps",
+        "tls",
         "tls",
     ]
     assert all(by_name[n].tls for n in ("https-mypbx", "ldaps-external", "h323-tls"))

@@ -1,0 +1,25 @@
+"""Parameters of the `turn` check kind: one planned check `turn.<rule>` per STUN/TURN rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netready.checks.base import PLANNER_ONLY
+from netready.model import Rule
+
+#: Where the long-term TURN credentials come from (never from a file, never into a report).
+USERNAME_ENV = "NETREADY_TURN_USERNAME"
+PASSWORD_ENV = "NETREADY_TURN_PASSWORD"
+
+
+@dataclass(frozen=True)
+class TurnParams:
+    """TURN Allocate over the rule's transport, a permission and `packets` relayed round trips.
+
+    `timeout_s` bounds each step (allocate, permission, each relayed packet).
+    """
+
+    packets: int = field(default=5, metadata={"min": 1, "max": 100})
+    timeout_s: float = field(default=2.0, metadata={"min": 0.1, "max": 30.0})
+    rule: Rule | None = field(default=None, metadata={PLANNER_ONLY: True})
+    address: str = field(default="", metadata={PLANNER_ONLY: True})

@@ -1,0 +1,229 @@
+"""The responder's SIP echo (`--sip-echo-ports`): SIP ALG detection on UDP and TCP.
+
+Any SIP request that arrives is answered with `200 OK` whose body is the request
+exactly as received (`Content-Type: message/sipfrag`). The client compares that body
+with what it sent: a difference means a box on the path (a "SIP ALG") rewrote it.
+The reply carries the request's Via, From, To, Call-ID and CSeq, as RFC 3261 wants.
+
+Hostile input stays harmless:
+
+* only requests are answered (never a response, never ACK), anything that does not
+  parse as SIP is dropped and counted;
+* a UDP request above MAX_UDP_REQUEST bytes is dropped; a reply is at most
+  2 x request + REPLY_OVERHEAD bytes (the body is the request, the copied headers are
+  part of it), so the **amplification bound is 2x + 200 bytes** per request, and each
+  source address gets at most MAX_REPLIES_PER_S replies a second;
+* TCP connections are served on short daemon threads, at most MAX_WORKERS at once,
+  one request each, every read bounded in size (MAX_TCP_HEAD, MAX_TCP_BODY) and time
+  (TCP_DEADLINE_S). A client that says nothing within REQUEST_WINDOW_S gets the plain
+  responder banner, so the firewall check's TCP probe works on these ports too;
+* a 22-byte netready port probe (`NRP1...`) on a UDP echo port is echoed byte for byte,
+  so the firewall check's UDP probe works too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterable
+
+from netready.model import PortRange
+from netready.probes.sip import content_length, parse_message, split_head
+from netready.probes.udp_probe import MAGIC, PROBE_LEN
+from netready.responder.limits import AllowList
+from netready.responder.tcp_ports import BACKLOG, BANNER
+from netready.responder.udp_ports import BURST, bind_socket, iter_ports
+
+MAX_UDP_REQUEST = 4096
+MAX_TCP_HEAD = 8192
+MAX_TCP_BODY = 8192
+REPLY_OVERHEAD = 200
+MAX_REPLIES_PER_S = 50
+MAX_WORKERS = 32
+REQUEST_WINDOW_S = 0.3
+TCP_DEADLINE_S = 3.0
+_COPIED = ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")
+
+
+def echo_reply(request: bytes) -> bytes | None:
+    """The `200 OK` echoing `request` in its body, or None when it gets no answer."""
+    try:
+        msg = parse_message(request)
+    except ValueError:
+        return None
+    method = msg.start_line.split(" ", 1)[0]
+    if msg.is_response or method in ("ACK", "") or not method.isalpha():
+        return None
+    copied = [f"{n}: {v}" for n, v in msg.headers if n.lower() in _COPIED]
+    if not any(line.lower().startswith(("via:", "v:")) for line in copied):
+        return None
+    head = "\r\n".join(
+        [
+            "SIP/2.0 200 OK",
+            *copied,
+            "Server: netready-responder sip-echo",
+            "Content-Type: message/sipfrag",
+            f"Content-Length: {len(request)}",
+        ]
+    )
+    reply = (head + "\r\n\r\n").encode("utf-8", errors="replace") + request
+    if len(reply) > 2 * len(request) + REPLY_OVERHEAD:
+        return None  # cannot happen for a well-formed request; the bound is kept anyway
+    return reply
+
+
+class SipEcho:
+    """UDP sockets and TCP listeners on the SIP echo ports, served from the responder loop."""
+
+    def __init__(self, allow: AllowList | None = None) -> None:
+        self.udp_sockets: list[socket.socket] = []
+        self.tcp_sockets: list[socket.socket] = []
+        self.allow = allow or AllowList(())
+        self.echoed = 0
+        self.dropped = 0
+        self._rate: dict[str, tuple[int, int]] = {}
+        self._workers = threading.BoundedSemaphore(MAX_WORKERS)
+        self._lock = threading.Lock()
+
+    def bind(self, family: socket.AddressFamily, host: str, ranges: Iterable[PortRange]) -> None:
+        """Bind UDP and TCP on every port of `ranges`; on failure close all and raise."""
+        try:
+            for port in iter_ports(ranges):
+                self.udp_sockets.append(bind_socket(family, socket.SOCK_DGRAM, host, port, "SIP"))
+                tcp = bind_socket(family, socket.SOCK_STREAM, host, port, "SIP")
+                self.tcp_sockets.append(tcp)
+                tcp.listen(BACKLOG)
+        except BaseException:
+            self.close()
+            raise
+
+    def _permitted(self, source: str) -> bool:
+        """Allow-list and the per-source reply rate."""
+        if not self.allow.permits(source):
+            return False
+        now = int(time.monotonic())
+        with self._lock:
+            if len(self._rate) > 4096:
+                self._rate = {k: v for k, v in self._rate.items() if v[0] == now}
+            second, count = self._rate.get(source, (now, 0))
+            count = count + 1 if second == now else 1
+            self._rate[source] = (now, count)
+        return count <= MAX_REPLIES_PER_S
+
+    def on_udp(self, sock: socket.socket) -> None:
+        """Answer up to BURST datagrams; never raises for bad input."""
+        for _ in range(BURST):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.dropped += 1
+                continue
+            if len(data) == PROBE_LEN and data[:4] == MAGIC:
+                reply: bytes | None = data
+            elif len(data) <= MAX_UDP_REQUEST:
+                reply = echo_reply(data)
+            else:
+                reply = None
+            if reply is None or not self._permitted(str(addr[0])):
+                self.dropped += 1
+                continue
+            try:
+                sock.sendto(reply, addr)
+                self.echoed += 1
+            except OSError:
+                self.dropped += 1
+
+    def on_tcp(self, listener: socket.socket) -> None:
+        """Accept pending connections; each is served on a short worker thread."""
+        for _ in range(BURST):
+            try:
+                conn, peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.dropped += 1
+                return
+            if not self.allow.permits(str(peer[0])) or not self._workers.acquire(blocking=False):
+                self.dropped += 1
+                conn.close()
+                continue
+            threading.Thread(
+                target=self._serve, args=(conn,), name="netready-sip-echo", daemon=True
+            ).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                conn.setblocking(True)
+                request = self._read_request(conn)
+                if request is None:
+                    return
+                if not request:
+                    conn.sendall(BANNER)
+                    return
+                reply = echo_reply(request)
+                if reply is None:
+                    self.dropped += 1
+                    return
+                conn.settimeout(TCP_DEADLINE_S)
+                conn.sendall(reply)
+                self.echoed += 1
+        except OSError:
+            self.dropped += 1
+        finally:
+            self._workers.release()
+
+    def _read_request(self, conn: socket.socket) -> bytes | None:
+        """One request (b"" = the client said nothing); None for oversize, slow or broken."""
+        deadline = time.monotonic() + TCP_DEADLINE_S
+        data = b""
+        conn.settimeout(REQUEST_WINDOW_S)
+        try:
+            first = conn.recv(4096)
+        except TimeoutError:
+            return b""
+        if not first:
+            return None
+        data = first
+        while True:
+            parts = split_head(data)
+            if parts is not None:
+                head, rest = parts
+                length = _content_length(head)
+                if length is None or length > MAX_TCP_BODY:
+                    return None
+                if len(rest) >= length:
+                    return data[: len(data) - len(rest) + length]
+            elif len(data) > MAX_TCP_HEAD:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            conn.settimeout(left)
+            try:
+                chunk = conn.recv(4096)
+            except TimeoutError:
+                return None
+            if not chunk:
+                return None
+            data += chunk
+
+    def close(self) -> None:
+        """Close every socket (workers finish on their own within TCP_DEADLINE_S)."""
+        for sock in self.udp_sockets + self.tcp_sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self.udp_sockets.clear()
+        self.tcp_sockets.clear()
+
+
+def _content_length(head: bytes) -> int | None:
+    """Content-Length of a head (0 when absent), None when it is not a number."""
+    found = content_length(head)
+    if found is None and b"content-length" not in head.lower() and b"\nl:" not in head.lower():
+        return 0
+    return found
