@@ -253,3 +253,94 @@ def test_quick_mode_samples_ranges(
     assert "sampled" not in checks["firewall.ldaps-internal"]["evidence"]
     assert checks["firewall.https-mypbx"]["status"] == "pass"
     print(f"\nquick mode: {run.seconds:.2f} s")
+
+
+INSPECTED_PORT = 8443  # https-reporting
+PROXY_PORT = 18443  # where the router's "inspecting" TLS endpoint listens
+INSPECT_TABLE = "nrinspect"
+SITE_PROFILE = """
+[profile]
+name = "acme-berlin"
+title = "a site on the stimme platform, with the platform's certificate issuer pinned"
+extends = "stimme"
+
+[checks.tls]
+expect_issuer = "netready responder"   # the issuer the platform (here: the responder) uses
+"""
+
+
+@pytest.mark.root
+def test_tls_inspection_in_the_router_is_flagged_on_that_port_only(
+    lab: Lab, stimme_responder: str, config_home: Path, tmp_path: Path
+) -> None:
+    """The router intercepts TCP 8443 like an inspecting firewall: it terminates TLS itself
+    with a certificate of its own (nft redirect to a TLS endpoint in the router namespace).
+    netready must name that port and the issuer seen; every other TLS port passes."""
+    from netready.responder.tls_ports import self_signed_pem
+
+    cert, key = self_signed_pem("FortiGate SSL Inspection")
+    (tmp_path / "fw.crt").write_bytes(cert)
+    (tmp_path / "fw.key").write_bytes(key)
+    os.chmod(tmp_path / "fw.key", 0o600)
+    inspector = lab.popen_in(
+        "router",
+        [
+            sys.executable,
+            "-m",
+            "netready",
+            "responder",
+            "--listen",
+            "0.0.0.0",
+            "--stamp-port",
+            "0",
+            "--tls-ports",
+            str(PROXY_PORT),
+            "--tls-cert",
+            str(tmp_path / "fw.crt"),
+            "--tls-key",
+            str(tmp_path / "fw.key"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    nat = (
+        f"table inet {INSPECT_TABLE} {{\n  chain pre {{\n"
+        "    type nat hook prerouting priority dstnat; policy accept;\n"
+        f"    ip daddr {lab.platform_ip} tcp dport {INSPECTED_PORT} "
+        f"redirect to :{PROXY_PORT}\n  }}\n}}\n"
+    )
+    (tmp_path / "inspect.nft").write_text(nat)
+    lab.run_in("router", ["nft", "-f", str(tmp_path / "inspect.nft")])
+    try:
+        profile = tmp_path / "acme-berlin.toml"
+        profile.write_text(SITE_PROFILE)
+        ip = lab.platform_ip
+        argv = [sys.executable, "-m", "netready", "check", "--profile", str(profile)]
+        for name in ("pbx", "services", "stun"):
+            argv += ["--host", f"{name}={ip}"]
+        argv += [
+            "--responder",
+            stimme_responder,
+            "--only",
+            "tls.",
+            "--out",
+            str(tmp_path / "r"),
+            "--quiet",
+        ]
+        env = dict(os.environ, NETREADY_CONFIG_DIR=str(config_home))
+        time.sleep(0.5)  # the inspecting endpoint binds
+        proc = lab.run_in("site", argv, check=False, timeout=120, env=env)
+        doc = json.loads((tmp_path / "r" / "report.json").read_bytes())
+    finally:
+        lab.run_in("router", ["nft", "delete", "table", "inet", INSPECT_TABLE], check=False)
+        stop_process(inspector)
+    checks = {c["id"]: c for c in doc["checks"]}
+    assert proc.returncode == 1, proc.stderr
+    failed = {cid for cid, c in checks.items() if c["status"] == "fail"}
+    assert failed == {"tls.https-reporting"}, {c: checks[c]["reason"] for c in failed}
+    bad = checks["tls.https-reporting"]
+    assert bad["evidence"]["interception"] is True
+    assert "TLS interception" in bad["reason"] and "FortiGate SSL Inspection" in bad["reason"]
+    assert str(INSPECTED_PORT) in bad["reason"]
+    assert bad["remediation"]
+    assert all(c["status"] == "pass" for cid, c in checks.items() if cid not in failed)
