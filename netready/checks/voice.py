@@ -121,6 +121,7 @@ class VoiceCheck(Check):
             "source_port": run.source_port,
             "source_in_range": run.source_in_range,
             "authenticated": run.authenticated,
+            "pacing_realtime": run.realtime,
             **evidence,
         }
         _judge(result, run.interrupted)
