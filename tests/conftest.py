@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+SBIN_DIRS = "/usr/local/sbin:/usr/sbin:/sbin"
+
 
 def in_ci() -> bool:
     """CI=true: every test must run, a skip is a failure."""
@@ -20,7 +22,8 @@ def in_ci() -> bool:
 
 def require_tool(name: str, why: str = "") -> str:
     """Path of a Debian tool; skip visibly on a laptop, fail in CI (where nothing may skip)."""
-    path = shutil.which(name)
+    # daemons (slapd, kamailio) live in sbin, which a normal user's PATH often lacks
+    path = shutil.which(name) or shutil.which(name, path=SBIN_DIRS)
     if path:
         return path
     msg = f"{name} not installed ({why or './run test installs it as root'})"
