@@ -91,7 +91,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`python -m netready ARGS` with its own config dir; stdout and stderr captured apart."""
     env = dict(os.environ, NETREADY_CONFIG_DIR=str(config))
-    return subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "netready", *args],
         capture_output=True,
         text=True,
@@ -100,3 +100,16 @@ def run_cli(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+    if "--out" in args:
+        assert_valid_report(Path(args[args.index("--out") + 1]) / "report.json")
+    return proc
+
+
+def assert_valid_report(report: Path) -> None:
+    """Every report a test makes must pass `netready verify` (signature, schema, canonical)."""
+    if not report.exists():
+        return
+    from netready.report.verify import verify_report
+
+    outcome = verify_report(report)
+    assert outcome.ok, "\n".join(outcome.lines)

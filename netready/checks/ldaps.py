@@ -61,7 +61,7 @@ class LdapsCheck(Check):
             "base_dn": p.base_dn,
             "bind": bind_dn or "anonymous",
             "pins": {"issuer": p.expect_issuer, "sha256": list(p.expect_sha256)},
-            "ports": {},
+            "per_port": {},
         }
         if bool(bind_dn) != bool(password):
             result.reason = f"set both {BIND_DN_ENV} and {PASSWORD_ENV} (or neither: anonymous)"
@@ -92,7 +92,7 @@ class LdapsCheck(Check):
         tls = await probe_tls(p.address, port, name, p.timeout_s)
         mismatch = interception(tls.leaf, p.expect_issuer, p.expect_sha256)
         ev = port_evidence(tls, mismatch)
-        result.evidence["ports"][str(port)] = ev
+        result.evidence["per_port"][str(port)] = ev
         fields: dict[str, Any] = {"address": p.address, "ports": port, "function": p.rule.function}
         if not tls.connected:
             return Status.NOT_TESTED, f"TCP did not connect on {port}: {tls.error}", ""

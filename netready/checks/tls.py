@@ -153,7 +153,7 @@ def _judge(
         "server_name": name or "",
         "pins": {"issuer": p.expect_issuer, "sha256": list(p.expect_sha256)},
         "interception": bool(intercepted),
-        "ports": {str(r.port): port_evidence(r, mismatches[r.port]) for r in probes},
+        "per_port": {str(r.port): port_evidence(r, mismatches[r.port]) for r in probes},
     }
     times = [r.handshake_ms for r in probes if r.handshake_ms is not None]
     result.metrics = {

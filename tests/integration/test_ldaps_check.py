@@ -68,7 +68,7 @@ def test_anonymous_search_of_the_phone_book(
     r = _ldaps(server.ldaps_port)
     assert r.status == Status.PASS, r.reason
     port = str(server.ldaps_port)
-    ev = r.evidence["ports"][port]
+    ev = r.evidence["per_port"][port]
     assert ev["handshake"] == "ok" and ev["interception"] is False
     assert ev["issuer"] == f"CN={ISSUER}" and ev["ldap"]["bind_as"] == "anonymous"
     assert r.metrics[f"entries_{port}"] == 4  # ou=people and three people
@@ -111,7 +111,7 @@ def test_certificate_from_another_issuer_is_interception(
     assert r.status == Status.FAIL
     assert "TLS interception" in r.reason and "Fortigate SSL Inspection CA" in r.reason
     assert f"expected '{ISSUER}'" in r.reason and "no-decrypt" in r.remediation
-    assert r.evidence["ports"][str(firewall.ldaps_port)]["interception"] is True
+    assert r.evidence["per_port"][str(firewall.ldaps_port)]["interception"] is True
 
 
 def test_wrong_base_and_closed_port(server: SlapdServer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -205,13 +205,13 @@ async def _tls_through_proxy(tls_context: ssl.SSLContext) -> None:
         result = await TlsCheck().run("tls.r", params, _ctx())
     assert result.method == "tls-handshake + GET / through http-connect via proxy"
     assert result.evidence["proxy"] == f"127.0.0.1:{proxy.port}"
-    ok = result.evidence["ports"][str(port)]
+    ok = result.evidence["per_port"][str(port)]
     assert (ok["handshake"], ok["http_status"], ok["interception"]) == (
         "ok", "HTTP/1.1 204 No Content", False,
     )  # fmt: skip
     assert "proxy-test-platform" in ok["issuer"]
     assert ok["verified_by_system_cas"] is False  # self-signed: the second tunnel verified it
-    denied = result.evidence["ports"][str(refused)]
+    denied = result.evidence["per_port"][str(refused)]
     assert denied["handshake"] == "not_connected"
     assert "403 Forbidden" in denied["error"]
     assert result.status == Status.NOT_TESTED

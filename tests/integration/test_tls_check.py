@@ -178,11 +178,11 @@ def test_check_pinned_issuer_passes_and_reports_each_case(tmp_path: Path, config
     assert set(checks) == {"tls.https", "tls.ldaps", "tls.plain", "tls.closed"}
     https, ldaps = checks["tls.https"], checks["tls.ldaps"]
     assert https["status"] == "pass" and ldaps["status"] == "pass"
-    port = https["evidence"]["ports"][str(site.https)]  # type: ignore[index]
+    port = https["evidence"]["per_port"][str(site.https)]  # type: ignore[index]
     assert port["http_status"] == "HTTP/1.1 200 OK"
     assert port["fingerprint"] == site.fingerprint and port["interception"] is False
     assert port["chain"][0]["issuer"] == "CN=Platform CA"
-    assert "http_status" not in ldaps["evidence"]["ports"][str(site.ldaps)]  # type: ignore[index]
+    assert "http_status" not in ldaps["evidence"]["per_port"][str(site.ldaps)]  # type: ignore[index]
     assert checks["tls.plain"]["status"] == "fail"
     assert str(checks["tls.plain"]["reason"]).startswith(f"TLS handshake failed on {site.plain}")
     assert checks["tls.closed"]["status"] == "not_tested"

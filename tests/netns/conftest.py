@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import assert_valid_report, require_root, require_tool
 from tests.netns.lab import Lab
 from tests.netns.procs import stop_process
 
@@ -162,6 +162,7 @@ def voice_check(
         seconds = time.monotonic() - t0
         report = out / "report.json"
         assert report.exists(), f"no report (exit {proc.returncode}): {proc.stderr}"
+        assert_valid_report(report)
         doc = json.loads(report.read_bytes())
         return VoiceResult(proc.returncode, doc, proc.stderr, seconds)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import assert_valid_report, require_root, require_tool
 
 
 @pytest.mark.root
@@ -67,3 +67,4 @@ def test_demo_writes_a_report_that_stock_minisign_verifies(tmp_path: Path) -> No
     )
     assert stock.returncode == 0, stock.stderr
     assert "verdict:PASS" in stock.stdout
+    assert_valid_report(out / "report.json")  # and netready's own verifier, schema included

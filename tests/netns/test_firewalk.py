@@ -25,7 +25,7 @@ from netready.checks.firewall import FirewallCheck
 from netready.checks.firewall_params import FirewallParams
 from netready.model import PortRange, Rule, Status
 from netready.probes.udp_sweep import compact_ranges
-from tests.conftest import require_root, require_tool
+from tests.conftest import assert_valid_report, require_root, require_tool
 from tests.netns.lab4 import PLATFORM_IP, Lab4
 
 HOSTS = [f"{h}={PLATFORM_IP}" for h in ("pbx", "services", "stun")]
@@ -66,6 +66,7 @@ def test_stimme_udp_rules_firewalked(lab4: Lab4, tmp_path: Path) -> None:
     seconds = time.monotonic() - t0
     report = tmp_path / "r" / "report.json"
     assert report.exists(), proc.stderr
+    assert_valid_report(report)
     checks = {c["id"]: c for c in json.loads(report.read_bytes())["checks"]}
     assert sorted(checks) == sorted(UDP_RULES)
     probed = 0

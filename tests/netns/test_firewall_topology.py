@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import assert_valid_report
 from tests.netns.lab import Lab
 from tests.netns.procs import stop_process
 
@@ -131,6 +132,7 @@ def run_firewall(
     seconds = time.monotonic() - t0
     report = out / "report.json"
     assert report.exists(), f"no report (exit {proc.returncode}): {proc.stderr}"
+    assert_valid_report(report)
     return FirewallRun(proc.returncode, json.loads(report.read_bytes()), proc.stderr, seconds)
 
 
@@ -330,6 +332,7 @@ def test_tls_inspection_in_the_router_is_flagged_on_that_port_only(
         env = dict(os.environ, NETREADY_CONFIG_DIR=str(config_home))
         time.sleep(0.5)  # the inspecting endpoint binds
         proc = lab.run_in("site", argv, check=False, timeout=120, env=env)
+        assert_valid_report(tmp_path / "r" / "report.json")
         doc = json.loads((tmp_path / "r" / "report.json").read_bytes())
     finally:
         lab.run_in("router", ["nft", "delete", "table", "inet", INSPECT_TABLE], check=False)

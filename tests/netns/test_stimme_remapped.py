@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import assert_valid_report, require_root, require_tool
 
 STAMP_PORT = 8620
 HOSTS = ["--host", "pbx=127.0.0.1", "--host", "services=127.0.0.1", "--host", "stun=127.0.0.1"]
@@ -105,6 +105,7 @@ def _check(ns: str, out: Path, config: Path, *extra: str) -> tuple[int, dict[str
         stdin=subprocess.DEVNULL,
     )
     doc = json.loads((out / "report.json").read_bytes()) if (out / "report.json").exists() else {}
+    assert_valid_report(out / "report.json")
     return proc.returncode, doc, proc.stderr
 
 

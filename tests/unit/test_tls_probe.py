@@ -109,7 +109,7 @@ def test_judge_pass_when_the_pin_matches() -> None:
     result = _run(p, [_ok(636)])
     assert result.status == Status.PASS and result.reason == ""
     assert result.evidence["interception"] is False
-    assert result.evidence["ports"]["636"]["fingerprint"] == "AB:CD:EF:01"
+    assert result.evidence["per_port"]["636"]["fingerprint"] == "AB:CD:EF:01"
 
 
 def test_judge_interception_names_the_seen_issuer_and_remediation() -> None:
@@ -139,7 +139,7 @@ def test_judge_handshake_failure_and_not_connected() -> None:
     result = _run(p, [bad])
     assert result.status == Status.FAIL
     assert result.reason.startswith("TLS handshake failed on 636: the server does not speak TLS")
-    assert result.evidence["ports"]["636"]["handshake"] == "failed"
+    assert result.evidence["per_port"]["636"]["handshake"] == "failed"
     closed = TlsProbeResult("192.0.2.1", 636, error="TCP connect failed: Connection refused")
     result = _run(p, [closed])
     assert result.status == Status.NOT_TESTED
