@@ -69,6 +69,8 @@ def local_responder(profile: Profile, say: Callable[[str], None]) -> Iterator[No
         str(stamp_port),
         "--profile",
         str(data_dir("profiles") / "lab.toml"),
+        "--max-packet",
+        "4096",  # lets the path MTU check send one fragmented 3000-byte probe
     ]
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

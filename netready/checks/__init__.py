@@ -1,6 +1,18 @@
 """Check implementations; importing this package registers every built-in check kind."""
 
-from netready.checks import dns, firewall, ldaps, nat_lifetime, sip, stun, tls, turn, voice
+from netready.checks import (
+    dns,
+    firewall,
+    ldaps,
+    mtu,
+    nat_lifetime,
+    qos,
+    sip,
+    stun,
+    tls,
+    turn,
+    voice,
+)
 from netready.checks.base import Check, RunContext, register, registry
 
 __all__ = [
@@ -9,7 +21,9 @@ __all__ = [
     "dns",
     "firewall",
     "ldaps",
+    "mtu",
     "nat_lifetime",
+    "qos",
     "register",
     "registry",
     "sip",

@@ -11,6 +11,8 @@ from netready.checks.dns import plan_dns
 from netready.checks.firewall import rule_title
 from netready.checks.firewall_params import FirewallParams
 from netready.checks.ldaps import plan_ldaps
+from netready.checks.mtu import plan_mtu
+from netready.checks.qos import plan_qos
 from netready.checks.sip import plan_sip
 from netready.checks.stun import plan_stun
 from netready.checks.tls import KIND as TLS
@@ -98,7 +100,7 @@ def build_plan(profile: Profile, only: Iterable[str] = ()) -> list[PlannedCheck]
         )
     plan += tls_plan(profile)
     plan += plan_dns(profile) + plan_stun(profile) + plan_turn(profile)
-    plan += plan_ldaps(profile) + plan_sip(profile)
+    plan += plan_ldaps(profile) + plan_sip(profile) + plan_qos(profile) + plan_mtu(profile)
     return _select(plan, list(only))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import assert_valid_report
 from tests.netns.lab import Lab
 from tests.netns.procs import stop_process
 
@@ -77,13 +78,14 @@ def run_checks(
         profile = tmp_path / f"qos-{runs}.toml"
         profile.write_text(PROFILE.format(responder=big_responder), "utf-8")
         out = tmp_path / f"report-{runs}"
-        argv = [sys.executable, "-m", "tests.netns.qos_cli", "check", "--profile", str(profile)]
+        argv = [sys.executable, "-m", "netready", "check", "--profile", str(profile)]
         argv += ["--only", "qos.,path.", "--responder", big_responder]
         argv += ["--out", str(out), "--quiet"]
         env = dict(os.environ, NETREADY_CONFIG_DIR=str(config_home))
         proc = lab.run_in("site", argv, check=False, timeout=60, env=env)
         report = out / "report.json"
         assert report.exists(), f"no report (exit {proc.returncode}): {proc.stderr}"
+        assert_valid_report(report)
         doc = json.loads(report.read_bytes())
         return {c["id"]: c for c in doc["checks"]}
 
