@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,26 +112,37 @@ def lab(lab_module: Lab) -> Iterator[Lab]:
         lab_module.clear()
 
 
-@pytest.fixture(scope="module")
-def responder(lab_module: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`netready responder` on the platform address; yields ADDR:PORT.
+@contextmanager
+def lab_responder(
+    lab: Lab, log_dir: Path, port: int, *options: str, start_s: float = 30.0
+) -> Iterator[str]:
+    """`netready responder OPTIONS` on the platform address; yields ADDR:PORT.
 
-    Its log goes to a file, not a pipe nobody reads, so a chatty responder never blocks."""
-    log = tmp_path_factory.mktemp("responder") / "stderr.log"
-    argv = [sys.executable, "-m", "netready", "responder", "--listen", lab_module.platform_ip]
-    argv += ["--stamp-port", str(STAMP_PORT), "--clock-synchronised", "yes"]
+    Its log goes to a file, not a pipe nobody reads, so a chatty responder never blocks.
+    It must exit cleanly (0) when stopped."""
+    log = log_dir / "stderr.log"
+    argv = [sys.executable, "-m", "netready", "responder", "--listen", lab.platform_ip]
+    argv += ["--stamp-port", str(port), *options]
     with log.open("w", encoding="utf-8") as sink:
-        proc = lab_module.popen_in("platform", argv, stdout=subprocess.DEVNULL, stderr=sink)
-    deadline = time.monotonic() + 20.0
+        proc = lab.popen_in("platform", argv, stdout=subprocess.DEVNULL, stderr=sink)
+    deadline = time.monotonic() + start_s
     while "listening" not in log.read_text("utf-8") and proc.poll() is None:
         assert time.monotonic() < deadline, f"responder did not start: {log.read_text('utf-8')}"
         time.sleep(0.05)
     assert proc.poll() is None, f"responder exited: {log.read_text('utf-8')}"
     try:
-        yield f"{lab_module.platform_ip}:{STAMP_PORT}"
+        yield f"{lab.platform_ip}:{port}"
     finally:
         stop_process(proc)
         assert proc.returncode == 0, log.read_text("utf-8")
+
+
+@pytest.fixture(scope="module")
+def responder(lab_module: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The voice tests' responder: both ends share one kernel clock, so it says so."""
+    log_dir = tmp_path_factory.mktemp("responder")
+    with lab_responder(lab_module, log_dir, STAMP_PORT, "--clock-synchronised", "yes") as addr:
+        yield addr
 
 
 @pytest.fixture(scope="module")

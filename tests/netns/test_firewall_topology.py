@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import assert_valid_report
+from tests.netns.conftest import lab_responder
 from tests.netns.lab import Lab
 from tests.netns.procs import stop_process
 
@@ -100,20 +101,9 @@ class FirewallRun:
 @pytest.fixture(scope="module")
 def stimme_responder(lab_module: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`netready responder --profile stimme` on the platform address (root binds < 1024)."""
-    log = tmp_path_factory.mktemp("fw-responder") / "stderr.log"
-    argv = [sys.executable, "-m", "netready", "responder", "--listen", lab_module.platform_ip]
-    argv += ["--stamp-port", str(STAMP_PORT), "--profile", "stimme"]
-    with log.open("w", encoding="utf-8") as sink:
-        proc = lab_module.popen_in("platform", argv, stdout=subprocess.DEVNULL, stderr=sink)
-    deadline = time.monotonic() + 30.0
-    while "listening" not in log.read_text("utf-8") and proc.poll() is None:
-        assert time.monotonic() < deadline, f"responder did not start: {log.read_text('utf-8')}"
-        time.sleep(0.05)
-    assert proc.poll() is None, f"responder exited: {log.read_text('utf-8')}"
-    try:
-        yield f"{lab_module.platform_ip}:{STAMP_PORT}"
-    finally:
-        stop_process(proc)
+    log_dir = tmp_path_factory.mktemp("fw-responder")
+    with lab_responder(lab_module, log_dir, STAMP_PORT, "--profile", "stimme") as addr:
+        yield addr
 
 
 def run_firewall(

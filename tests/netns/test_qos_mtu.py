@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import assert_valid_report
+from tests.netns.conftest import lab_responder
 from tests.netns.lab import Lab
-from tests.netns.procs import stop_process
 
 pytestmark = pytest.mark.root
 
@@ -49,20 +48,9 @@ Checks = dict[str, dict[str, Any]]
 @pytest.fixture(scope="module")
 def big_responder(lab_module: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`netready responder` in the platform namespace that reflects up to 9000 bytes."""
-    log = tmp_path_factory.mktemp("qos-responder") / "stderr.log"
-    argv = [sys.executable, "-m", "netready", "responder", "--listen", lab_module.platform_ip]
-    argv += ["--stamp-port", str(PORT), "--max-packet", "9000"]
-    with log.open("w", encoding="utf-8") as sink:
-        proc = lab_module.popen_in("platform", argv, stdout=subprocess.DEVNULL, stderr=sink)
-    deadline = time.monotonic() + 20.0
-    while "listening" not in log.read_text("utf-8") and proc.poll() is None:
-        assert time.monotonic() < deadline, f"responder did not start: {log.read_text('utf-8')}"
-        time.sleep(0.05)
-    assert proc.poll() is None, f"responder exited: {log.read_text('utf-8')}"
-    try:
-        yield f"{lab_module.platform_ip}:{PORT}"
-    finally:
-        stop_process(proc)
+    log_dir = tmp_path_factory.mktemp("qos-responder")
+    with lab_responder(lab_module, log_dir, PORT, "--max-packet", "9000") as addr:
+        yield addr
 
 
 @pytest.fixture
