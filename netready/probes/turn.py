@@ -1,10 +1,16 @@
 """TURN probe with aioice's TURN client: Allocate, CreatePermission, a short relayed exchange.
 
-Two allocations are made on the platform's TURN server: the one under test (over UDP or
-TCP) and a peer allocation (over UDP). Each gets a permission for the other's relayed
+Two allocations are made on the platform's TURN server: the one under test (over UDP, TCP
+or TLS) and a peer allocation (over UDP; over TLS when TLS is tested, since a site that
+needs TURN over TLS often blocks UDP). Each gets a permission for the other's relayed
 address (CreatePermission), then a few Send indications go from the tested allocation
 through both relays to the peer, which sends each one back the same way. Only the TURN
 port of the server is used from the site, as a phone relaying media would.
+
+TURN over TLS (RFC 8656 §3.1, usually port 5349 or 443): the handshake does not verify the
+certificate, as in the `tls` probe's first handshake, so whatever the path presents is seen;
+its leaf (subject, issuer, SHA-256), version and cipher are recorded, and `check_cert` may
+refuse it before the Allocate, so no credentials go to a TLS-inspecting box.
 
 The password is handed to aioice and used nowhere else: it never appears in a result.
 """
@@ -13,13 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aioice import stun, turn
 
+from netready.probes.tls import CertInfo, cert_info
+
 Endpoint = tuple[str, int]
+#: Returns why a certificate is refused ("" = go on); see `probe_turn`.
+CertCheck = Callable[[CertInfo | None], str]
 
 
 class _Inbox:
@@ -63,9 +75,14 @@ class TurnProbeResult:
     """What the TURN exchange showed; `error` is in words, never containing credentials."""
 
     transport: str
-    stage: str = "connect"  # where it stopped: connect, allocate, permission, relay, done
+    stage: str = "connect"  # where it stopped: connect, tls, allocate, permission, relay, done
     error: str = ""
     auth_rejected: bool = False
+    tls_failed: bool = False  # TCP connected, the TLS handshake did not complete
+    cert_refused: bool = False  # `check_cert` refused the certificate (stage "tls")
+    tls_version: str = ""
+    tls_cipher: str = ""
+    certificate: CertInfo | None = None  # the leaf the TURN server (or the path) presented
     allocate_ms: float | None = None
     relayed: Endpoint | None = None
     mapped: Endpoint | None = None
@@ -74,12 +91,27 @@ class TurnProbeResult:
     sent: int = 0
 
 
-async def _open(server: Endpoint, user: str, password: str, transport: str) -> Any:
+def _client_context() -> ssl.SSLContext:
+    """TLS without verification: the certificate is recorded and judged, not trusted."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+async def _open(
+    server: Endpoint, user: str, password: str, transport: str, server_name: str | None = None
+) -> Any:
     loop = asyncio.get_running_loop()
     proto: _Udp | _Tcp
-    if transport == "tcp":
+    if transport in ("tcp", "tls"):
+        tls = transport == "tls"
         _stream, proto = await loop.create_connection(
-            lambda: _Tcp(server, user, password, 600, 500), host=server[0], port=server[1]
+            lambda: _Tcp(server, user, password, 600, 500),
+            host=server[0],
+            port=server[1],
+            ssl=_client_context() if tls else None,
+            server_hostname=server_name if tls else None,
         )
     else:
         _dgram, proto = await loop.create_datagram_endpoint(
@@ -102,14 +134,30 @@ def _send(proto: Any, server: Endpoint, peer: Endpoint, payload: bytes) -> None:
     proto.send_stun(message, server)
 
 
+def _tls_details(proto: Any, r: TurnProbeResult) -> None:
+    """Version, cipher and leaf certificate of the TLS connection `proto` runs on."""
+    tls = proto.transport.get_extra_info("ssl_object")
+    if not isinstance(tls, ssl.SSLObject | ssl.SSLSocket):
+        return
+    r.tls_version = tls.version() or ""
+    cipher = tls.cipher()
+    r.tls_cipher = cipher[0] if cipher else ""
+    der = tls.getpeercert(binary_form=True)
+    r.certificate = cert_info(der) if der else None
+
+
 def _why(exc: BaseException) -> tuple[str, bool]:
     """(error in words, authentication rejected?)."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}", False
     if isinstance(exc, stun.TransactionFailed):
         code = exc.response.error_code
         reason = exc.response.attributes.get("ERROR-CODE", (code, ""))[1]
         return f"TURN error {code} {reason}".strip(), code in (401, 431)
     if isinstance(exc, stun.TransactionTimeout):
         return "no answer from the TURN server", False
+    if isinstance(exc, TimeoutError):
+        return "timed out", False
     return f"{type(exc).__name__}: {exc}", False
 
 
@@ -139,19 +187,36 @@ async def probe_turn(
     transport: str = "udp",
     count: int = 5,
     timeout_s: float = 2.0,
+    server_name: str | None = None,
+    check_cert: CertCheck | None = None,
 ) -> TurnProbeResult:
-    """Allocate over `transport`, relay `count` packets to a peer allocation and back."""
+    """Allocate over `transport` ("udp", "tcp", "tls"), relay `count` packets to a peer
+    allocation and back.
+
+    TLS only: `server_name` is sent as SNI; `check_cert` gets the presented leaf and
+    returns why it is refused ("" = go on); a refusal stops before the Allocate.
+    """
     r = TurnProbeResult(transport)
     opened: list[Any] = []
+    peer_transport = "tls" if transport == "tls" else "udp"
     try:
-        a = await asyncio.wait_for(_open(server, user, password, transport), timeout_s)
+        a = await asyncio.wait_for(_open(server, user, password, transport, server_name), timeout_s)
         opened.append(a)
+        if transport == "tls":
+            r.stage = "tls"
+            _tls_details(a, r)
+            refused = check_cert(r.certificate) if check_cert else ""
+            if refused:
+                r.error, r.cert_refused = refused, True
+                return r
         r.stage = "allocate"
         began = time.perf_counter()
         r.relayed = await asyncio.wait_for(a.connect(), timeout_s * 4)
         r.allocate_ms = (time.perf_counter() - began) * 1000.0
         r.mapped = a.mapped_address
-        b = await asyncio.wait_for(_open(server, user, password, "udp"), timeout_s)
+        b = await asyncio.wait_for(
+            _open(server, user, password, peer_transport, server_name), timeout_s
+        )
         opened.append(b)
         r.peer_relayed = await asyncio.wait_for(b.connect(), timeout_s * 4)
         r.stage = "permission"
@@ -163,8 +228,12 @@ async def probe_turn(
         r.stage = "done"
     except (Exception, TimeoutError) as exc:
         r.error, r.auth_rejected = _why(exc)
+        r.tls_failed = r.stage == "connect" and isinstance(exc, ssl.SSLError)
     finally:
         for proto in opened:
+            if proto.relayed_address is None:  # nothing to delete: say nothing more to it
+                proto.transport.close()
+                continue
             try:
                 await asyncio.wait_for(proto.delete(), timeout_s)
             except (Exception, TimeoutError):

@@ -3,10 +3,12 @@
     with coturn(tmp_path, user="netready", password="s3cret", realm="netready.test") as server:
         run_stun_stream(server.host, server.port, ...)
 
-It runs in the foreground (no config file, no TLS/DTLS, no CLI, its database in `tmp`), logs to
+It runs in the foreground (no config file, no DTLS, no CLI, its database in `tmp`), logs to
 `tmp/turnserver.log`, uses long-term credentials with one static user, and relays only within a
-block of free loopback ports, loopback peers allowed (LAB.md §3). The context manager returns
-once a STUN Binding request is answered, and stops the server with SIGTERM (then SIGKILL).
+block of free loopback ports, loopback peers allowed (LAB.md §3). TLS only with `tls=True`: a
+fresh self-signed certificate (ECDSA P-256, CN `TLS_COMMON_NAME`) in `tmp` and TURN over TLS
+on a free port (`server.tls_port`). The context manager returns once a STUN Binding request
+is answered (and the TLS port accepts), and stops the server with SIGTERM (then SIGKILL).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from pathlib import Path
 
 from aioice import stun
 
+from netready.responder.tls_ports import self_signed_pem
 from tests.conftest import free_port, free_port_block, require_tool
 
 START_ATTEMPTS = 3  # a free port can be taken between choosing it and coturn binding it
 STOP_TIMEOUT_S = 5.0
+TLS_COMMON_NAME = "netready TURN test CA"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class CoturnServer:
     process: subprocess.Popen[bytes]
     alt_host: str = ""  # second listening address (RFC 5780 OTHER-ADDRESS), "" = none
     alt_port: int = 0
+    tls_port: int = 0  # TURN over TLS, 0 = none
+    cert: Path | None = None  # the self-signed certificate (PEM) served on tls_port
 
     @property
     def address(self) -> tuple[str, int]:
@@ -107,6 +113,28 @@ def _command(
     ]
 
 
+def _tls_files(workdir: Path, host: str) -> tuple[Path, Path]:
+    """A fresh self-signed certificate and key for coturn's TLS listener."""
+    cert_pem, key_pem = self_signed_pem(TLS_COMMON_NAME, host)
+    cert, key = workdir / "turn-cert.pem", workdir / "turn-key.pem"
+    cert.write_bytes(cert_pem)
+    key.write_bytes(key_pem)
+    key.chmod(0o600)
+    return cert, key
+
+
+def _tls_args(port: int, cert: Path, key: Path) -> list[str]:
+    return ["--tls-listening-port", str(port), "--cert", str(cert), "--pkey", str(key)]
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.1).close()
+    except OSError:
+        return False
+    return True
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
@@ -118,14 +146,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(STOP_TIMEOUT_S)
 
 
-def _wait_ready(process: subprocess.Popen[bytes], host: str, port: int, timeout_s: float) -> bool:
-    """True once coturn answers a Binding; False if it exited or the time ran out."""
+def _wait_ready(
+    process: subprocess.Popen[bytes], host: str, port: int, timeout_s: float, tls_port: int = 0
+) -> bool:
+    """True once coturn answers a Binding (and accepts on `tls_port`); False if it exited or
+    the time ran out."""
     end = time.monotonic() + timeout_s
+    answered = False
     while time.monotonic() < end:
         if process.poll() is not None:
             return False
-        if stun_binding(host, port, timeout_s=0.1) is not None:
+        answered = answered or stun_binding(host, port, timeout_s=0.1) is not None
+        if answered and (not tls_port or _accepts(host, tls_port)):
             return True
+        if answered:
+            time.sleep(0.05)
     return False
 
 
@@ -141,6 +176,7 @@ def coturn(
     extra_args: Sequence[str] = (),
     start_timeout_s: float = 10.0,
     alt_host: str = "",
+    tls: bool = False,
 ) -> Iterator[CoturnServer]:
     """Run coturn on a free port of `host` while the block is active; skip if not installed.
 
@@ -154,6 +190,7 @@ def coturn(
     workdir = tmp / "coturn"
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "turnserver.log"
+    cert, key = _tls_files(workdir, host) if tls else (None, None)
     for _attempt in range(START_ATTEMPTS):
         port = free_port()
         first = free_port_block(relay_port_count)
@@ -162,6 +199,10 @@ def coturn(
         alt_port = free_port() if alt_host else 0
         if alt_host:
             cmd += ["--listening-ip", alt_host, "--alt-listening-port", str(alt_port)]
+        tls_port = 0
+        if cert is not None and key is not None:
+            tls_port = free_port()
+            cmd = [c for c in cmd if c != "--no-tls"] + _tls_args(tls_port, cert, key)
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [*cmd, *extra_args],
@@ -171,10 +212,11 @@ def coturn(
                 env=dict(os.environ, LC_ALL="C"),
             )
         try:
-            if _wait_ready(process, host, port, start_timeout_s):
+            if _wait_ready(process, host, port, start_timeout_s, tls_port):
                 yield CoturnServer(
-                    host, port, user, password, realm, relay, log, process, alt_host, alt_port
-                )
+                    host, port, user, password, realm, relay, log, process, alt_host, alt_port,
+                    tls_port, cert,
+                )  # fmt: skip
                 return
         finally:
             _stop(process)
