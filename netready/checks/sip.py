@@ -17,6 +17,7 @@ otherwise they are skipped with the rule's condition, like the firewall checks.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from typing import Any
 
@@ -26,7 +27,14 @@ from netready.checks.sip_params import SipParams
 from netready.checktexts import text
 from netready.engine.runner import PlannedCheck
 from netready.model import CheckResult, Profile, Status
-from netready.probes.sip import Change, Probe, build_options, diff_messages, parse_message
+from netready.probes.sip import (
+    ECHO_CONTENT_TYPE,
+    Change,
+    Probe,
+    build_options,
+    diff_messages,
+    parse_message,
+)
 from netready.probes.sip_io import SipExchange, exchange
 
 KIND = "sip"
@@ -118,6 +126,17 @@ def _alg_reason(transport: str, changes: list[Change]) -> str:
     return f"SIP ALG detected on {transport}: " + "; ".join(c.describe() for c in changes)
 
 
+def _echoed_request(body: bytes, content_type: str) -> bytes:
+    """The request as the responder received it: base64 (current) or raw (sipfrag)."""
+    if not body:
+        raise ValueError("no echo in the body")
+    if ECHO_CONTENT_TYPE in content_type:
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    if "sipfrag" in content_type or "octet-stream" in content_type:
+        return body
+    raise ValueError("no echo in the body")
+
+
 async def _run_alg(check_id: str, p: SipParams) -> CheckResult:
     result = CheckResult(id=check_id, title=_alg_title(p), status=Status.NOT_TESTED)
     result.method = f"sip-echo-{p.transport}"
@@ -138,11 +157,9 @@ async def _run_alg(check_id: str, p: SipParams) -> CheckResult:
             f"`netready responder --sip-echo-ports {p.port}` and open the port"
         )
         return result
-    echoed = ex.response.body
     ctype = ex.response.header("content-type").lower()
     try:
-        if not echoed or ("sipfrag" not in ctype and "octet-stream" not in ctype):
-            raise ValueError("no echo in the body")
+        echoed = _echoed_request(ex.response.body, ctype)
         got = parse_message(echoed)
     except ValueError:
         result.reason = (

@@ -12,6 +12,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+#: The responder's SIP echo answers with the request base64-encoded under this type.
+ECHO_CONTENT_TYPE = "application/x-netready-echo"
+
 #: Decoy addresses: a private address that is not the host's, and a TEST-NET-1 address.
 DECOY_PRIVATE = "10.255.255.1"
 DECOY_TESTNET = "192.0.2.1"

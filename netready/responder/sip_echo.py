@@ -1,8 +1,11 @@
 """The responder's SIP echo (`--sip-echo-ports`): SIP ALG detection on UDP and TCP.
 
 Any SIP request that arrives is answered with `200 OK` whose body is the request
-exactly as received (`Content-Type: message/sipfrag`). The client compares that body
-with what it sent: a difference means a box on the path (a "SIP ALG") rewrote it.
+exactly as received, base64-encoded (`Content-Type: application/x-netready-echo`). The
+client compares it with what it sent: a difference means a box on the path (a "SIP
+ALG") rewrote it. The encoding keeps an ALG on the way back from "fixing" the echoed
+copy (the Linux SIP helper rewrites Via/Contact lines wherever they start a line, the
+body included), which would hide the very rewrite we look for.
 The reply carries the request's Via, From, To, Call-ID and CSeq, as RFC 3261 wants.
 
 Hostile input stays harmless:
@@ -11,7 +14,8 @@ Hostile input stays harmless:
   parse as SIP is dropped and counted;
 * a UDP request above MAX_UDP_REQUEST bytes is dropped; a reply is at most
   2 x request + REPLY_OVERHEAD bytes (the body is the request, the copied headers are
-  part of it), so the **amplification bound is 2x + 200 bytes** per request, and each
+  part of it, the body is 4/3 of it), so the **amplification bound is 7/3 x + 200 bytes**
+  per request (`max_reply_bytes`), and each
   source address gets at most MAX_REPLIES_PER_S replies a second;
 * TCP connections are served on short daemon threads, at most MAX_WORKERS at once,
   one request each, every read bounded in size (MAX_TCP_HEAD, MAX_TCP_BODY) and time
@@ -23,6 +27,7 @@ Hostile input stays harmless:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import threading
@@ -30,7 +35,7 @@ import time
 from collections.abc import Iterable
 
 from netready.model import PortRange
-from netready.probes.sip import content_length, parse_message, split_head
+from netready.probes.sip import ECHO_CONTENT_TYPE, content_length, parse_message, split_head
 from netready.probes.udp_probe import MAGIC, PROBE_LEN
 from netready.responder.limits import AllowList
 from netready.responder.tcp_ports import BACKLOG, BANNER
@@ -47,6 +52,11 @@ TCP_DEADLINE_S = 3.0
 _COPIED = ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")
 
 
+def max_reply_bytes(request_bytes: int) -> int:
+    """The amplification bound: copied headers (<= the request) + base64 body + overhead."""
+    return (7 * request_bytes) // 3 + REPLY_OVERHEAD
+
+
 def echo_reply(request: bytes) -> bytes | None:
     """The `200 OK` echoing `request` in its body, or None when it gets no answer."""
     try:
@@ -57,6 +67,7 @@ def echo_reply(request: bytes) -> bytes | None:
     if msg.is_response or method in ("ACK", "") or not method.isalpha():
         return None
     copied = [f"{n}: {v}" for n, v in msg.headers if n.lower() in _COPIED]
+    body = base64.b64encode(request)
     if not any(line.lower().startswith(("via:", "v:")) for line in copied):
         return None
     head = "\r\n".join(
@@ -64,12 +75,12 @@ def echo_reply(request: bytes) -> bytes | None:
             "SIP/2.0 200 OK",
             *copied,
             "Server: netready-responder sip-echo",
-            "Content-Type: message/sipfrag",
-            f"Content-Length: {len(request)}",
+            f"Content-Type: {ECHO_CONTENT_TYPE}",
+            f"Content-Length: {len(body)}",
         ]
     )
-    reply = (head + "\r\n\r\n").encode("utf-8", errors="replace") + request
-    if len(reply) > 2 * len(request) + REPLY_OVERHEAD:
+    reply = (head + "\r\n\r\n").encode("utf-8", errors="replace") + body
+    if len(reply) > max_reply_bytes(len(request)):
         return None  # cannot happen for a well-formed request; the bound is kept anyway
     return reply
 
