@@ -3,6 +3,7 @@
 from netready.checks import (
     dns,
     firewall,
+    h323,
     ldaps,
     mtu,
     nat_lifetime,
@@ -20,6 +21,7 @@ __all__ = [
     "RunContext",
     "dns",
     "firewall",
+    "h323",
     "ldaps",
     "mtu",
     "nat_lifetime",

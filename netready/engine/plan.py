@@ -10,6 +10,7 @@ from netready.checks import registry
 from netready.checks.dns import plan_dns
 from netready.checks.firewall import rule_title
 from netready.checks.firewall_params import FirewallParams
+from netready.checks.h323 import plan_h323
 from netready.checks.ldaps import plan_ldaps
 from netready.checks.mtu import plan_mtu
 from netready.checks.qos import plan_qos
@@ -101,6 +102,7 @@ def build_plan(profile: Profile, only: Iterable[str] = ()) -> list[PlannedCheck]
     plan += tls_plan(profile)
     plan += plan_dns(profile) + plan_stun(profile) + plan_turn(profile)
     plan += plan_ldaps(profile) + plan_sip(profile) + plan_qos(profile) + plan_mtu(profile)
+    plan += plan_h323(profile)
     return _select(plan, list(only))
 
 

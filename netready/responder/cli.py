@@ -47,6 +47,17 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def _profile_h323_echo(profile: Profile) -> tuple[PortRange, ...]:
+    """The H.323 echo port the client's `h323.alg` check will use, if the profile has H.323."""
+    from netready.checks.h323 import is_h323_rule
+    from netready.checks.h323_params import H323Params
+
+    if not any(is_h323_rule(r) for r in profile.rules):
+        return ()
+    port = H323Params(**profile.checks.get("h323", {})).echo_port
+    return (PortRange(port, port),)
+
+
 def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ResponderConfig:
     """Validated config; refuses options whose feature is not built yet instead of faking it."""
     tls_cert, tls_key = getattr(args, "tls_cert", ""), getattr(args, "tls_key", "")
@@ -58,6 +69,7 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
     tcp = _ranges(args.tcp_ports, "--tcp-ports")
     tls = _ranges(args.tls_ports, "--tls-ports")
     sip_echo = _ranges(getattr(args, "sip_echo_ports", ""), "--sip-echo-ports")
+    h323_echo = _ranges(getattr(args, "h323_echo_ports", ""), "--h323-echo-ports")
     try:
         allow = parse_allow(getattr(args, "allow", None) or [])
     except ValueError as exc:
@@ -75,6 +87,8 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
         udp += profile_ports(profile, "udp")
         tcp += profile_ports(profile, "tcp")
         tls += tuple(r for rule in profile.rules if rule.tls for r in rule.ports)
+        if not h323_echo:
+            h323_echo = _profile_h323_echo(profile)
     config = ResponderConfig(
         listen=args.listen,
         stamp_port=args.stamp_port,
@@ -82,6 +96,7 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
         tcp_ports=tcp,
         tls_ports=tls,
         sip_echo_ports=sip_echo,
+        h323_echo_ports=h323_echo,
         tls_cert=tls_cert,
         tls_key=tls_key,
         allow=allow,

@@ -38,6 +38,7 @@ class ResponderConfig:
     tls_cert: str = ""  # PEM files; "" = a self-signed certificate made at start
     tls_key: str = ""
     sip_echo_ports: tuple[PortRange, ...] = ()  # SIP echo on UDP and TCP (not also probe/TCP)
+    h323_echo_ports: tuple[PortRange, ...] = ()  # H.323 (H.225) echo on TCP (not also TCP/TLS)
     clock_synchronised: bool | None = None  # None = ask the host clock (and keep asking)
     max_session_s: float = 600.0
     min_interval_ms: float = 5.0

@@ -9,6 +9,8 @@ table and the allow-list cache never grow beyond `SOURCE_CAP` entries.
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
 from dataclasses import dataclass
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -154,3 +156,28 @@ class LineBudget:
         if not ok:
             self.suppressed += 1
         return ok
+
+
+class PerSecond:
+    """At most `limit` events per source address in each whole second (thread-safe).
+
+    The table forgets sources of past seconds once it holds more than `max_sources`, so a
+    flood of spoofed sources costs bounded memory.
+    """
+
+    def __init__(self, limit: int, max_sources: int = 4096) -> None:
+        self.limit = limit
+        self.max_sources = max_sources
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, source: str) -> bool:
+        """Count one event from `source`; False once it is over this second's limit."""
+        now = int(time.monotonic())
+        with self._lock:
+            if len(self._seen) > self.max_sources:
+                self._seen = {k: v for k, v in self._seen.items() if v[0] == now}
+            second, count = self._seen.get(source, (now, 0))
+            count = count + 1 if second == now else 1
+            self._seen[source] = (now, count)
+        return count <= self.limit

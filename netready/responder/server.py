@@ -11,7 +11,8 @@ It serves three kinds of sockets from that loop:
 * TCP listeners that greet and close (`netready.responder.tcp_ports`);
 * TLS listeners whose connections are served on short worker threads
   (`netready.responder.tls_ports`);
-* SIP echo ports, UDP and TCP (`netready.responder.sip_echo`).
+* SIP echo ports, UDP and TCP (`netready.responder.sip_echo`);
+* H.323 (H.225) echo ports, TCP (`netready.responder.h323_echo`).
 
 About once a second the loop does housekeeping: idle sessions end (one summary line
 each), idle per-source buckets are forgotten and, unless the config fixes it, the
@@ -38,6 +39,7 @@ from netready.responder.config import (
     parse_port_list,
     subtract_ranges,
 )
+from netready.responder.h323_echo import H323Echo
 from netready.responder.limits import AllowList
 from netready.responder.loop import Loop
 from netready.responder.media_ports import MediaPorts
@@ -113,6 +115,7 @@ class Responder:
         self._tcp = TcpListeners(self._allow)
         self._tls = TlsListeners(None, self._allow)
         self._sip = SipEcho(self._allow)
+        self._h323 = H323Echo(self._allow)
         self._stamp: StampPort | None = None
         self._stamp_addr: tuple[str, int] | None = None
         self._loop: Loop | None = None
@@ -130,8 +133,9 @@ class Responder:
         cfg.check()
         sip_ports = merge_ranges(cfg.sip_echo_ports)
         udp_ports = subtract_ranges(cfg.udp_ports, sip_ports)
-        tls_ports = subtract_ranges(cfg.tls_ports, sip_ports)
-        tcp_ports = subtract_ranges(cfg.tcp_ports, tls_ports + sip_ports)
+        h323_ports = merge_ranges(cfg.h323_echo_ports)
+        tls_ports = subtract_ranges(cfg.tls_ports, sip_ports + h323_ports)
+        tcp_ports = subtract_ranges(cfg.tcp_ports, tls_ports + sip_ports + h323_ports)
         if tls_ports:
             self._tls.context = server_context(cfg.tls_cert, cfg.tls_key, cfg.listen)
         self._check_overlap(udp_ports)
@@ -140,10 +144,11 @@ class Responder:
         n_tcp = sum(len(r) for r in tcp_ports)
         n_tls = sum(len(r) for r in tls_ports)
         n_sip = sum(len(r) for r in sip_ports)
-        ensure_fd_limit(n_udp + n_tcp + n_tls + 2 * n_sip + 4)
+        n_h323 = sum(len(r) for r in h323_ports)
+        ensure_fd_limit(n_udp + n_tcp + n_tls + 2 * n_sip + n_h323 + 4)
         reflector = self._given_reflector or _default_reflector(cfg, self._log)
         started = time.perf_counter()
-        self._bind_all(family, udp_ports, tcp_ports, reflector, tls_ports, sip_ports)
+        self._bind_all(family, udp_ports, tcp_ports, reflector, tls_ports, sip_ports, h323_ports)
         self.bind_seconds = time.perf_counter() - started
         self._reflector = reflector
         self._next_clock_check = time.monotonic() + CLOCK_CHECK_S
@@ -161,7 +166,8 @@ class Responder:
             f"({','.join(map(str, udp_ports)) or 'none'}), {n_tcp} TCP ports "
             f"({','.join(map(str, tcp_ports)) or 'none'}), {n_tls} TLS ports "
             f"({','.join(map(str, tls_ports)) or 'none'}), SIP echo udp+tcp "
-            f"({','.join(map(str, sip_ports)) or 'none'}); bound in {self.bind_seconds:.2f} s; "
+            f"({','.join(map(str, sip_ports)) or 'none'}), H.323 echo tcp "
+            f"({','.join(map(str, h323_ports)) or 'none'}); bound in {self.bind_seconds:.2f} s; "
             f"allowed: {allow}"
         )
 
@@ -240,8 +246,9 @@ class Responder:
         reflector: StampReflectorLike,
         tls_ports: tuple[PortRange, ...] = (),
         sip_ports: tuple[PortRange, ...] = (),
+        h323_ports: tuple[PortRange, ...] = (),
     ) -> None:
-        """Bind the STAMP port, the UDP, TCP, TLS and SIP echo ports; all or nothing."""
+        """Bind the STAMP port, the UDP, TCP, TLS, SIP and H.323 echo ports; all or nothing."""
         listen = self.config.listen
         service = StampService(reflector, self.config.max_packet, self._allow)
         self._service, self._media = service, MediaPorts(service)
@@ -260,6 +267,7 @@ class Responder:
             self._tcp.bind(family, listen, tcp_ports)
             self._tls.bind(family, listen, tls_ports)
             self._sip.bind(family, listen, sip_ports)
+            self._h323.bind(family, listen, h323_ports)
             self._loop = self._register_all()
         except BaseException:
             self._close_sockets()
@@ -289,6 +297,8 @@ class Responder:
             loop.add(sock, self._sip.on_udp)
         for sock in self._sip.tcp_sockets:
             loop.add(sock, self._sip.on_tcp)
+        for sock in self._h323.sockets:
+            loop.add(sock, self._h323.on_readable)
         return loop
 
     def _tick(self, now: float) -> None:
@@ -318,3 +328,4 @@ class Responder:
         self._tcp.close()
         self._tls.close()
         self._sip.close()
+        self._h323.close()

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from netready.model import PortRange
 from netready.probes.sip import ECHO_CONTENT_TYPE, content_length, parse_message, split_head
 from netready.probes.udp_probe import MAGIC, PROBE_LEN
-from netready.responder.limits import AllowList
+from netready.responder.limits import AllowList, PerSecond
 from netready.responder.tcp_ports import BACKLOG, BANNER
 from netready.responder.udp_ports import BURST, bind_socket, iter_ports
 
@@ -94,9 +94,8 @@ class SipEcho:
         self.allow = allow or AllowList(())
         self.echoed = 0
         self.dropped = 0
-        self._rate: dict[str, tuple[int, int]] = {}
+        self._rate = PerSecond(MAX_REPLIES_PER_S)
         self._workers = threading.BoundedSemaphore(MAX_WORKERS)
-        self._lock = threading.Lock()
 
     def bind(self, family: socket.AddressFamily, host: str, ranges: Iterable[PortRange]) -> None:
         """Bind UDP and TCP on every port of `ranges`; on failure close all and raise."""
@@ -114,14 +113,7 @@ class SipEcho:
         """Allow-list and the per-source reply rate."""
         if not self.allow.permits(source):
             return False
-        now = int(time.monotonic())
-        with self._lock:
-            if len(self._rate) > 4096:
-                self._rate = {k: v for k, v in self._rate.items() if v[0] == now}
-            second, count = self._rate.get(source, (now, 0))
-            count = count + 1 if second == now else 1
-            self._rate[source] = (now, count)
-        return count <= MAX_REPLIES_PER_S
+        return self._rate.allow(source)
 
     def on_udp(self, sock: socket.socket) -> None:
         """Answer up to BURST datagrams; never raises for bad input."""

@@ -9,28 +9,28 @@ Linux-based home routers). The responder's SIP echo listens on 5060 in the platf
   198.51.100.2:P) to the router's public address (203.0.113.1:P): both checks fail and name Via.
   It leaves the decoy Contact and the SDP alone: it rewrites only addresses equal to the
   packet's source, and it reads SDP only in INVITE/UPDATE/ACK/PRACK, not in OPTIONS.
-  (Tried by hand: a second Contact with the probe's own address:port is rewritten on the way
-  up, but on the way back the helper maps it back inside the echoed copy, which is plain text
-  in the 200 OK's body, and cuts the body short by the length difference. So the probe keeps
-  its decoy Contact; the Via rewrite is what proves the ALG.)
+  (The helper also rewrites Via/Contact lines inside a plain-text body on the way back,
+  which is why the responder echoes the request base64-encoded.)
 * With the same masquerade but no helper, nothing is rewritten: both checks pass.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import assert_valid_report, in_ci
 from tests.netns.conftest import lab_responder
 from tests.netns.lab import Lab
+from tests.netns.nat_alg import (
+    drop_nat,
+    load_nat,
+    masqueraded_packets,
+    nat_ruleset,
+    run_checks_in_site,
+)
 
 pytestmark = pytest.mark.root
 
@@ -75,39 +75,10 @@ HELPER_RULES = (
 Checks = dict[str, dict[str, Any]]
 
 
-def nat_ruleset(helper: bool) -> str:
-    """Masquerade out of r1 (towards the platform); with `helper`, the kernel SIP ALG too."""
-    return (
-        f"table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\n"
-        f"table inet {NFT_TABLE} {{\n"
-        '  ct helper sip-udp { type "sip" protocol udp; }\n'
-        '  ct helper sip-tcp { type "sip" protocol tcp; }\n'
-        "  chain pre {\n    type filter hook prerouting priority filter; policy accept;\n"
-        f"    {HELPER_RULES if helper else ''}\n  }}\n"
-        "  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n"
-        '    oifname "r1" counter masquerade comment "masquerade"\n  }\n}\n'
-    )
-
-
-def load_nat(lab: Lab, helper: bool) -> None:
-    """Load the router's NAT table; skip (fail in CI) when this kernel has no SIP helper."""
-    argv = ["ip", "netns", "exec", lab.ns["router"], "nft", "-f", "-"]
-    proc = subprocess.run(argv, input=nat_ruleset(helper), text=True, capture_output=True)
-    if proc.returncode:
-        msg = f"nft refused the SIP helper / NAT table: {proc.stderr.strip()}"
-        if in_ci():
-            pytest.fail(msg + " and CI=true")
-        pytest.skip(msg + " (kernel without nf_conntrack_sip / nf_nat_sip?)")
-
-
-def masqueraded_packets(lab: Lab) -> int:
-    """Packets the masquerade rule has translated since the table was loaded."""
-    listing = lab.run_in("router", ["nft", "-j", "list", "table", "inet", NFT_TABLE]).stdout
-    for item in json.loads(listing)["nftables"]:
-        rule = item.get("rule", {})
-        if rule.get("comment") == "masquerade":
-            return sum(int(e["counter"]["packets"]) for e in rule["expr"] if "counter" in e)
-    raise AssertionError(f"no masquerade rule in {listing}")
+SIP_HELPERS = (
+    '  ct helper sip-udp { type "sip" protocol udp; }\n'
+    '  ct helper sip-tcp { type "sip" protocol tcp; }\n'
+)
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +94,11 @@ def sip_responder(lab_module: Lab, tmp_path_factory: pytest.TempPathFactory) -> 
 def nat(lab: Lab) -> Iterator[Callable[[bool], None]]:
     """Callable: (re)load the NAT table with or without the helper; removed after the test."""
     try:
-        yield lambda helper: load_nat(lab, helper)
+        yield lambda helper: load_nat(
+            lab, nat_ruleset(NFT_TABLE, SIP_HELPERS, HELPER_RULES, helper), "SIP"
+        )
     finally:
-        lab.run_in("router", ["nft", "delete", "table", "inet", NFT_TABLE], check=False)
+        drop_nat(lab, NFT_TABLE)
 
 
 @pytest.fixture
@@ -135,20 +108,9 @@ def run_alg(
     """Callable: run `sip.alg.udp,sip.alg.tcp` from the site namespace; checks by id."""
 
     def run() -> Checks:
-        profile = tmp_path / "sip-alg.toml"
         text = PROFILE.format(responder=sip_responder, platform=lab.platform_ip, port=SIP_PORT)
-        profile.write_text(text, "utf-8")
-        out = tmp_path / "report"
-        argv = [sys.executable, "-m", "netready", "check", "--profile", str(profile)]
-        argv += ["--only", "sip.alg.udp,sip.alg.tcp", "--responder", sip_responder]
-        argv += ["--out", str(out), "--quiet"]
-        env = dict(os.environ, NETREADY_CONFIG_DIR=str(config_home))
-        proc = lab.run_in("site", argv, check=False, timeout=60, env=env)
-        report = out / "report.json"
-        assert report.exists(), f"no report (exit {proc.returncode}): {proc.stderr}"
-        assert_valid_report(report)
-        doc = json.loads(report.read_bytes())
-        checks = {c["id"]: c for c in doc["checks"]}
+        only = "sip.alg.udp,sip.alg.tcp"
+        checks = run_checks_in_site(lab, text, only, sip_responder, config_home, tmp_path)
         assert set(checks) == {"sip.alg.udp", "sip.alg.tcp"}, checks
         return checks
 
@@ -172,7 +134,7 @@ def test_kernel_sip_helper_is_detected_on_udp_and_tcp(
         received = check["evidence"]["received_by_responder"]
         assert f"Via: {via} {lab.router_platform_ip}:" in received
         assert "SIP ALG" in check["remediation"]
-    assert masqueraded_packets(lab) >= 2
+    assert masqueraded_packets(lab, NFT_TABLE) >= 2
 
 
 def test_masquerade_without_helper_passes(
@@ -185,4 +147,6 @@ def test_masquerade_without_helper_passes(
         assert check["status"] == "pass", check
         assert "no rewrite" in check["reason"]
         assert check["evidence"]["changes"] == []
-    assert masqueraded_packets(lab) >= 2  # the NAT was on the path, it just left SIP alone
+    assert (
+        masqueraded_packets(lab, NFT_TABLE) >= 2
+    )  # the NAT was on the path, it just left SIP alone

@@ -204,6 +204,7 @@ def test_lab_voice_params() -> None:
             "stun_host": "stun",
         },
         "tls": {"expect_issuer": "netready responder"},
+        "h323": {"echo_port": 11720},
     }
     assert check_params(profile, "media.voice") == VoiceParams(
         duration_s=10.0, quick_duration_s=5.0, source_ports="27000-27099", stun_host="stun"
