@@ -1,4 +1,4 @@
-"""Command line: `netready check|responder|verify|keys|demo` (contract: ARCHITECTURE.md §4)."""
+"""Command line: `netready [tui]|check|responder|verify|ticket|csv|keys|demo` (ARCHITECTURE §4)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,20 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     for name in ("customer", "site", "address", "installer", "ticket"):
         p.add_argument(f"--{name}", default="", help=f"{name} written into the report")
+    _add_rendering_options(p)
+
+
+def _add_rendering_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lang",
+        choices=["en", "de"],
+        help="language of report.html / report.pdf (default: the locale)",
+    )
+    p.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also write report.pdf (needs the `pdf` extra: WeasyPrint)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RANGES",
         help="answer SIP requests on these UDP and TCP ports with 200 OK carrying the "
         "request as received (SIP ALG detection)",
+    )
+    resp.add_argument(
+        "--h323-echo-ports",
+        default="",
+        metavar="RANGES",
+        help="answer an H.225 SETUP on these TCP ports with RELEASE COMPLETE carrying the "
+        "SETUP as received (H.323 ALG detection; ALGs act on port 1720)",
     )
     resp.add_argument("--tls-cert", default="", metavar="PEM", help="certificate (chain) file")
     resp.add_argument(
@@ -172,14 +193,53 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="trusted public key (default: netready.pub next to the report)",
     )
+    ticket = sub.add_parser(
+        "ticket", help="verify a report, then bundle a prefilled support ticket with it (zip)"
+    )
+    ticket.add_argument("report", metavar="REPORT")
+    ticket.add_argument(
+        "--out",
+        metavar="FILE",
+        help="archive to write, .zip or .tar.gz (default: ticket-<site>-<date>.zip next to "
+        "the report)",
+    )
+    ticket.add_argument(
+        "--lang",
+        choices=["en", "de"],
+        default="en",
+        help="language of ticket.txt (the other language goes in as well; default: en)",
+    )
+    ticket.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="trusted public key (default: netready.pub next to the report)",
+    )
+    samples = sub.add_parser("csv", help="the voice stream's raw samples as CSV")
+    samples.add_argument("report", metavar="REPORT")
+    samples.add_argument(
+        "--out", metavar="FILE", help="CSV file ('-' = stdout; default: samples.csv next to it)"
+    )
     keys = sub.add_parser("keys", help="manage the signing key")
     keys.add_argument("action", choices=["init", "show"])
     keys.add_argument("--force", action="store_true", help="with init: replace an existing key")
+    tui = sub.add_parser("tui", help="the installer's app (what `netready` alone opens)")
+    tui.add_argument("--lang", choices=["en", "de"], help="language (default: the locale)")
+    tui.add_argument(
+        "--replay",
+        metavar="EVENTS",
+        help="show a recorded run: a JSON-lines file written by `check --events FILE`",
+    )
+    tui.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="with --replay: the run's report folder, for the result screen",
+    )
     demo = sub.add_parser("demo", help="run the lab profile against a local responder")
     demo.add_argument("--out", metavar="DIR")
     demo.add_argument("--duration", type=float, metavar="SECONDS")
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--quiet", "-q", action="store_true")
+    _add_rendering_options(demo)
     return parser
 
 
@@ -190,8 +250,11 @@ def _dispatch(args: argparse.Namespace, env: Env) -> int:
         "check": commands.cmd_check,
         "responder": commands.cmd_responder,
         "verify": commands.cmd_verify,
+        "ticket": commands.cmd_ticket,
+        "csv": commands.cmd_csv,
         "keys": commands.cmd_keys,
         "demo": commands.cmd_demo,
+        "tui": commands.cmd_tui,
     }
     return handlers[args.command](args, env)
 
@@ -204,8 +267,8 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             if env.stdin_isatty and env.stdout_isatty:
-                parser.print_help(env.stdout)  # the Textual app will open here (issue 6)
-                return ExitCode.PASS
+                args = parser.parse_args(["tui"])  # on a terminal: the installer's app
+                return _dispatch(args, env)
             raise UsageError("no command given (try `netready --help`)")
         return _dispatch(args, env)
     except NetreadyError as exc:

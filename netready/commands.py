@@ -59,6 +59,13 @@ def _subscribers(args: argparse.Namespace, env: Env) -> Iterator[list[Subscriber
             events_file.close()
 
 
+def _lang(args: argparse.Namespace, env: Env) -> str:
+    """--lang, else the locale's language."""
+    from netready.lang import default_lang
+
+    return str(args.lang) if args.lang else default_lang(env.environ)
+
+
 def _finish(result: RunResult, args: argparse.Namespace, env: Env) -> int:
     files = result.files
     if args.quiet:  # otherwise the console printer has said it
@@ -66,6 +73,10 @@ def _finish(result: RunResult, args: argparse.Namespace, env: Env) -> int:
     env.say(f"netready: report    {files.report}")
     env.say(f"netready: signature {files.signature}")
     env.say(f"netready: html      {files.html}")
+    if files.pdf is not None:
+        env.say(f"netready: pdf       {files.pdf}")
+    for note in files.notes:
+        env.say(f"netready: {note}")
     env.say(f"netready: verify with: minisign -Vm {files.report} -p {files.public_key}")
     if args.json:
         env.stdout.write(canonical_bytes(result.document).decode("utf-8") + "\n")
@@ -89,6 +100,7 @@ def cmd_check(args: argparse.Namespace, env: Env) -> int:
     key = _signing_key(env)
     with _subscribers(args, env) as subs:
         req = RunRequest(profile, out_dir, key, site, only, args.quick, args.duration, subs)
+        req.lang, req.pdf = _lang(args, env), args.pdf
         result = run_and_report(req)
     return _finish(result, args, env)
 
@@ -103,6 +115,32 @@ def cmd_verify(args: argparse.Namespace, env: Env) -> int:
         env.stdout.write(line + "\n")
     env.stdout.write(("OK" if outcome.ok else "NOT VERIFIED") + "\n")
     return ExitCode.PASS if outcome.ok else ExitCode.FAIL
+
+
+def cmd_ticket(args: argparse.Namespace, env: Env) -> int:
+    """`netready ticket`: a report that does not verify is refused (exit 2); prints the path."""
+    from netready.report.ticket_bundle import make_ticket_bundle
+
+    out = Path(args.out) if args.out else None
+    pub = Path(args.public_key) if args.public_key else None
+    archive = make_ticket_bundle(Path(args.report), out, args.lang, pub)
+    env.stdout.write(f"{archive}\n")
+    return ExitCode.PASS
+
+
+def cmd_csv(args: argparse.Namespace, env: Env) -> int:
+    """`netready csv`: the voice samples as CSV, to a file (its path printed) or stdout."""
+    from netready.report.csv_export import default_csv_path, report_csv, write_csv
+
+    report = Path(args.report)
+    text = report_csv(report)
+    if args.out == "-":
+        env.stdout.write(text)
+        return ExitCode.PASS
+    target = Path(args.out) if args.out else default_csv_path(report)
+    write_csv(target, text)
+    env.stdout.write(f"{target}\n")
+    return ExitCode.PASS
 
 
 def cmd_keys(args: argparse.Namespace, env: Env) -> int:
@@ -138,7 +176,7 @@ def cmd_demo(args: argparse.Namespace, env: Env) -> int:
     key = _signing_key(env)
     out_dir = Path(args.out) if args.out else default_out_dir(Path.cwd())
     with _subscribers(args, env) as subs:
-        result = run_demo(out_dir, key, args.duration, subs, env.say)
+        result = run_demo(out_dir, key, args.duration, subs, env.say, _lang(args, env), args.pdf)
     code = _finish(result, args, env)
     if result.outcome.verdict is not Verdict.PASS:
         env.say(
@@ -146,3 +184,20 @@ def cmd_demo(args: argparse.Namespace, env: Env) -> int:
             "something is wrong; see the reasons above"
         )
     return code
+
+
+def cmd_tui(args: argparse.Namespace, env: Env) -> int:
+    """`netready` / `netready tui`: the Textual app (the only command that loads textual)."""
+    from netready.tui.app import NetreadyApp
+    from netready.tui.sources import ReplaySource, finished_from_folder, read_events
+
+    replay = None
+    if args.replay:
+        events = read_events(Path(args.replay))
+        finished = finished_from_folder(Path(args.report_dir)) if args.report_dir else None
+        replay = ReplaySource(events, finished, pace_s=0.02)
+    elif args.report_dir:
+        raise UsageError("--report-dir goes with --replay EVENTS")
+    app = NetreadyApp(lang=args.lang, environ=env.environ, replay=replay)
+    code = app.run()
+    return int(code or 0)

@@ -72,6 +72,9 @@ def local_responder(profile: Profile, say: Callable[[str], None]) -> Iterator[No
         "--max-packet",
         "4096",  # lets the path MTU check send one fragmented 3000-byte probe
     ]
+    h323_port = profile.checks.get("h323", {}).get("echo_port")
+    if h323_port:
+        cmd += ["--h323-echo-ports", str(h323_port)]  # the h323.alg check's echo
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -94,11 +97,20 @@ def run_demo(
     duration_s: float | None,
     subscribers: Sequence[Subscriber],
     say: Callable[[str], None],
+    lang: str = "en",
+    pdf: bool = False,
 ) -> RunResult:
     """Start the responder, run every check of the lab profile, write the signed report."""
     profile = lab_profile()
     with local_responder(profile, say):
         req = RunRequest(
-            profile, out_dir, key, dict(DEMO_SITE), duration_s=duration_s, subscribers=subscribers
+            profile,
+            out_dir,
+            key,
+            dict(DEMO_SITE),
+            duration_s=duration_s,
+            subscribers=subscribers,
+            lang=lang,
+            pdf=pdf,
         )
         return run_and_report(req)

@@ -57,6 +57,17 @@ class Progress(Event):
 
 
 @dataclass(frozen=True)
+class Live(Event):
+    """Running figures of a stream while it runs (for live charts; never judged)."""
+
+    id: str
+    values: dict[str, float] = field(compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": "live", "id": self.id, "values": dict(self.values)}
+
+
+@dataclass(frozen=True)
 class CheckFinished(Event):
     result: CheckResult = field(compare=False)
 

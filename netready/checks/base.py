@@ -12,6 +12,12 @@ from typing import Any, ClassVar
 from netready.model import CheckResult
 
 ProgressFn = Callable[[float, str], None]
+LiveFn = Callable[[dict[str, float]], None]
+
+
+def _no_live(values: dict[str, float]) -> None:
+    """The default live sink: nobody is watching."""
+
 
 # Field metadata key: fields marked {PLANNER_ONLY: True} are filled in by the planner from
 # the profile's hosts/rules and cannot be set in a profile's [checks."ID"] table.
@@ -26,6 +32,7 @@ class RunContext:
     quick: bool = False
     duration_s: float | None = None  # --duration, overrides the check's own default
     cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
+    live: LiveFn = _no_live  # running figures of a stream, for live charts
 
 
 class Check(ABC):

@@ -163,6 +163,7 @@ def _voice_stream(host: str, port: int, p: VoiceParams, ctx: RunContext, pre: bo
         clock_synchronised={"yes": True, "no": False}.get(p.clock_synchronised),
         progress=None if pre else ctx.progress,
         cancel=ctx.cancelled,
+        live=None if pre else ctx.live,
     )
 
 

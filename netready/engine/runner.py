@@ -18,6 +18,7 @@ from netready.events import (
     CheckFinished,
     CheckStarted,
     Event,
+    Live,
     Progress,
     RunFinished,
     RunStarted,
@@ -128,6 +129,7 @@ class Runner:
             quick=self.quick,
             duration_s=self.duration_s,
             cancelled=self.cancelled,
+            live=lambda values: self.emit(Live(planned.id, values)),
         )
         try:
             timeout = planned.check.timeout_s(planned.params, ctx)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from netready.engine.live import LiveStats
 from netready.probes.sockopts import clock_is_synchronised, enable_rx_metadata
 from netready.probes.stamp import (
     AUTH_BASE_SIZE,
@@ -50,6 +51,7 @@ __all__ = ["SEND_TTL", "ProgressFn", "VoiceRun", "VoiceSample", "run_voice_strea
 RT_PRIORITY = 10  # SCHED_FIFO priority of the pacing thread (low among real-time tasks)
 
 ProgressFn = Callable[[float, str], None]
+LiveFn = Callable[[dict[str, float]], None]
 
 
 @dataclass
@@ -211,6 +213,7 @@ def run_voice_stream(
     clock_synchronised: bool | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    live: LiveFn | None = None,
 ) -> VoiceRun:
     """Send `rate_pps` STAMP packets per second for `duration_s` and collect the replies.
 
@@ -222,6 +225,8 @@ def run_voice_stream(
     (0: a random one; the responder picks the key by SSID, or its default key).
     `clock_synchronised` overrides the host clock's own state (None = ask the kernel), for
     an operator who knows better, e.g. both ends on one host or on one PTP grandmaster.
+
+    `live` gets running figures (engine.live.LiveStats) at each progress step, for charts.
 
     Blocking: run it on a thread of its own. Returns what was measured, with interrupted=True
     when `cancel` was set. Raises only for bad arguments or when no socket can be opened.
@@ -243,6 +248,7 @@ def run_voice_stream(
     local_port = int(sock.getsockname()[1])
     kernel_stamps = enable_rx_metadata(sock)
     pacer = _Pacer(sock, rx)
+    live_stats = LiveStats(int(reply_timeout_s * 1e9), local_sync)
     started = time.time_ns()
     interrupted, send_errors = False, 0
     realtime = _realtime_on()
@@ -273,6 +279,9 @@ def run_voice_stream(
             ):
                 last_progress = now
                 progress(rx.sent / count, f"{rx.sent} of {count} sent, {rx.received} back")
+                if live:
+                    live_stats.measured_one_way = local_sync and rx.remote_sync == {True}
+                    live(live_stats.update(rx.samples, rx.sent, time.time_ns()))
         if not interrupted:
             interrupted = _stragglers(pacer, rx.timeout_ns, cancel)
         if progress:

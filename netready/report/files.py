@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -11,12 +13,14 @@ from typing import Any
 import rfc8785
 
 from netready.report.html import render_html
+from netready.report.pdf import PdfUnavailable, render_pdf
 from netready.report.signing import SecretKey, sign
 
 REPORT_NAME = "report.json"
 SIGNATURE_NAME = "report.json.minisig"
 PUBLIC_KEY_NAME = "netready.pub"
 HTML_NAME = "report.html"
+PDF_NAME = "report.pdf"
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class ReportFiles:
     signature: Path
     public_key: Path
     html: Path
+    pdf: Path | None = None  # written only when asked for and WeasyPrint is installed
+    notes: tuple[str, ...] = ()  # e.g. why no PDF was written
 
 
 def canonical_bytes(document: dict[str, Any]) -> bytes:
@@ -67,8 +73,13 @@ def trusted_comment(document: dict[str, Any]) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
-def write_signed_report(document: dict[str, Any], out_dir: Path, key: SecretKey) -> ReportFiles:
-    """Write the canonical report, sign it, copy the public key next to it, render HTML."""
+def write_signed_report(
+    document: dict[str, Any], out_dir: Path, key: SecretKey, lang: str = "en", pdf: bool = False
+) -> ReportFiles:
+    """Write the canonical report, sign it, copy the public key next to it, render HTML/PDF.
+
+    The renderings are made from the signed bytes read back, never from other data.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(
         report=out_dir / REPORT_NAME,
@@ -86,5 +97,13 @@ def write_signed_report(document: dict[str, Any], out_dir: Path, key: SecretKey)
     )
     write_atomic(files.signature, minisig.encode())
     write_atomic(files.public_key, key.public_key().to_text().encode())
-    write_atomic(files.html, render_html(document, key.public_key()).encode())
-    return files
+    signed = json.loads(data)
+    html = render_html(signed, key.public_key(), lang)
+    write_atomic(files.html, html.encode())
+    if not pdf:
+        return files
+    try:
+        write_atomic(out_dir / PDF_NAME, render_pdf(html))
+    except PdfUnavailable as exc:
+        return dataclasses.replace(files, notes=(f"no PDF: {exc}",))
+    return dataclasses.replace(files, pdf=out_dir / PDF_NAME)

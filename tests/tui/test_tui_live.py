@@ -1,0 +1,108 @@
+"""The app against the real loopback demo: a whole run to a signed report, and a stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from textual.widgets import Checkbox, Input, Select
+
+from netready.tui.app import NetreadyApp
+from netready.tui.result import ResultScreen
+from netready.tui.run import RunScreen
+from netready.tui.start import StartScreen
+from tests.conftest import assert_valid_report
+from tests.tui.screens import screen_text
+from tests.tui.test_tui_app import SIZE, wait_for
+
+TURN_SECRET = "tui-s3cret-never-written"
+
+
+def _fill(app: NetreadyApp, duration: str) -> None:
+    screen = app.screen
+    screen.query_one("#profile", Select).value = "lab"
+    screen.query_one("#local_responder", Checkbox).value = True
+    screen.query_one("#duration", Input).value = duration
+    screen.query_one("#site-customer", Input).value = "ACME GmbH"
+    screen.query_one("#site-ticket", Input).value = "T-42"
+    screen.query_one("#cred-turn_password", Input).value = TURN_SECRET
+
+
+def _app(tmp_path: Path) -> NetreadyApp:
+    environ = {"NETREADY_CONFIG_DIR": str(tmp_path / "config"), "LANG": "de_DE.UTF-8"}
+    return NetreadyApp(environ=environ, out_base=tmp_path / "out")
+
+
+def _report(tmp_path: Path) -> Path:
+    reports = list((tmp_path / "out").glob("netready-report-*/report.json"))
+    assert len(reports) == 1, reports
+    return reports[0]
+
+
+def test_from_the_form_to_a_signed_pass_on_the_loopback_demo(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = _app(tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+            _fill(app, "3")
+            await pilot.pause(0.1)
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), 5)
+            run = app.screen
+            assert isinstance(run, RunScreen)
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 90)
+            assert len(run.series["delay_up_ms"]) >= 5  # live figures came in during the stream
+            await wait_for(pilot, lambda: "Signierte Dateien" in screen_text(app))
+            assert "BESTANDEN" in screen_text(app)  # German from the locale
+            await pilot.press("ctrl+q")
+        assert app.return_value == 0
+
+    asyncio.run(scenario())
+    report = _report(tmp_path)
+    assert_valid_report(report)
+    document = json.loads(report.read_text())
+    assert document["verdict"] == "PASS"
+    assert document["site"]["customer"] == "ACME GmbH" and document["site"]["ticket"] == "T-42"
+    pdf = report.with_name("report.pdf")  # the app hands over a PDF, in the app's language
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    html = report.with_name("report.html").read_text()
+    assert 'lang="de"' in html
+    remembered = (tmp_path / "config" / "tui.json").read_text()
+    assert "ACME GmbH" in remembered
+    for path in [*report.parent.iterdir(), tmp_path / "config" / "tui.json"]:
+        assert TURN_SECRET.encode() not in path.read_bytes(), path
+
+
+def test_stop_asks_first_then_writes_a_signed_incomplete_report(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = _app(tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+            _fill(app, "60")
+            await pilot.pause(0.1)
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), 5)
+            run = app.screen
+            assert isinstance(run, RunScreen)
+            await wait_for(pilot, lambda: len(run.series["delay_up_ms"]) >= 3, 20)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: "abbrechen?" in screen_text(app))
+            await pilot.press("n")  # changed my mind: the run goes on
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, RunScreen) and not run.stopping
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: "abbrechen?" in screen_text(app))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 30)
+            await wait_for(pilot, lambda: "UNVOLLSTÄNDIG" in screen_text(app))
+            await pilot.press("ctrl+q")
+        assert app.return_value == 130
+
+    asyncio.run(scenario())
+    report = _report(tmp_path)
+    assert_valid_report(report)
+    document = json.loads(report.read_text())
+    assert document["verdict"] == "INCOMPLETE" and document["interrupted"] is True
+    voice = next(c for c in document["checks"] if c["id"] == "media.voice")
+    assert 0 < len(voice["evidence"]["samples"]) < 60 * 50  # the partial stream is kept
