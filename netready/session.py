@@ -23,29 +23,6 @@ from netready.report.files import REPORT_NAME, ReportFiles, write_signed_report
 from netready.report.signing import SecretKey
 
 
-class RunControl:
-    """Lets another thread (the TUI) stop a run that `run_and_report` is running."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._engine: EngineThread | None = None
-        self.cancelled = False
-
-    def attach(self, engine: EngineThread) -> None:
-        """Called by run_and_report once the engine runs; a cancel that came first applies."""
-        with self._lock:
-            self._engine = engine
-            if self.cancelled:
-                engine.cancel()
-
-    def cancel(self) -> None:
-        """Thread-safe: stop the run; the report is still written, marked interrupted."""
-        with self._lock:
-            self.cancelled = True
-            if self._engine is not None:
-                self._engine.cancel()
-
-
 @dataclass
 class RunRequest:
     """Everything a run needs, already validated."""
@@ -58,7 +35,6 @@ class RunRequest:
     quick: bool = False
     duration_s: float | None = None
     subscribers: Sequence[Subscriber] = ()
-    control: RunControl | None = None
     lang: str = "en"  # of the HTML/PDF renderings (the signed JSON has no language)
     pdf: bool = False
 
@@ -119,12 +95,9 @@ def run_and_report(req: RunRequest) -> RunResult:
         plan, list(req.subscribers), req.profile.name, quick=req.quick, duration_s=req.duration_s
     )
     engine = EngineThread(runner).start()
-    if req.control is not None:
-        req.control.attach(engine)
     with _stop_on_signals(engine) as received:
         outcome = engine.wait()
-    cancelled = req.control is not None and req.control.cancelled
-    outcome.interrupted = outcome.interrupted or bool(received) or cancelled
+    outcome.interrupted = outcome.interrupted or bool(received)
     document = build_report(req.profile, req.site, outcome, environment())
     files = write_signed_report(document, req.out_dir, req.key, req.lang, req.pdf)
     return RunResult(outcome, document, files)

@@ -6,6 +6,11 @@ the RFC 5780 tests when the server names an OTHER-ADDRESS (coturn with two liste
 addresses does); else with pystun3's classic RFC 3489 test when the server names a
 CHANGED-ADDRESS; else it is not determined (`method` says which). Over TCP: connect time,
 one Binding round trip and the mapped address. No answer at all fails the check.
+
+A rule with tls = true (TURN over TLS, e.g. 5349) gets no plain STUN: its port expects a TLS
+handshake, and servers other than coturn need not answer cleartext STUN there. Its
+`stun.<rule>` is planned as skipped with that reason; `turn.<rule>` (an Allocate over TLS)
+and `tls.<rule>` (handshake, certificate pins) cover the port.
 """
 
 from __future__ import annotations
@@ -146,6 +151,10 @@ class StunCheck(Check):
         p: StunParams = params
         assert p.rule is not None, "the planner sets the rule"
         port = p.rule.ports[0].first
+        if p.rule.tls:  # the planner skips these; never send cleartext STUN to a TLS port
+            skipped = CheckResult(id=check_id, title=rule_title(p.rule), status=Status.SKIPPED)
+            skipped.reason = tls_skip_reason(p.rule)
+            return skipped
         result = CheckResult(id=check_id, title=rule_title(p.rule), status=Status.FAIL)
         result.evidence = {"server": _ep((p.address, port)), "transport": p.rule.transport}
         if p.rule.transport == "tcp":
@@ -234,8 +243,17 @@ class StunCheck(Check):
             result.metrics["port_preserved"] = 1.0 if preserved else 0.0
 
 
+def tls_skip_reason(rule: Rule) -> str:
+    """Why `stun.<rule>` does not run for a rule with tls = true."""
+    return (
+        f"rule '{rule.name}' is TURN over TLS (tls = true): plain STUN is not sent to a TLS "
+        f"port; STUN over TLS is covered by turn.{rule.name}/tls.{rule.name}"
+    )
+
+
 def plan_stun(profile: Profile) -> list[PlannedCheck]:
-    """One `stun.<rule>` per rule with verify = "stun" whose host has an address."""
+    """One `stun.<rule>` per rule with verify = "stun" whose host has an address; skipped
+    for a rule with tls = true (see `tls_skip_reason`)."""
     from netready.checks.nat_lifetime import plan_nat_lifetime  # registers `nat.lifetime`
 
     defaults = StunParams(**profile.checks.get(KIND, {}))
@@ -245,6 +263,7 @@ def plan_stun(profile: Profile) -> list[PlannedCheck]:
             rule_title(rule),
             StunCheck(),
             dataclasses.replace(defaults, rule=rule, address=profile.hosts[rule.host]),
+            skip_reason=tls_skip_reason(rule) if rule.tls else "",
         )
         for rule in profile.rules
         if rule.verify == "stun" and profile.hosts.get(rule.host, "")

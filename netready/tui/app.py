@@ -22,7 +22,7 @@ from netready.tui.keys import localized
 from netready.tui.result import ResultScreen
 from netready.tui.run import RunScreen
 from netready.tui.settings import FormMemory, load_memory
-from netready.tui.sources import EngineSource, EventSource, RunSettings
+from netready.tui.sources import EventSource, ProcessSource, RunSettings
 from netready.tui.start import StartScreen
 from netready.tui.texts import default_lang, t
 
@@ -126,7 +126,7 @@ class NetreadyApp(App[int]):
     def start_run(self, settings: RunSettings) -> None:
         """Called by the start screen with a validated form."""
         targets = {tg.metric: tg.limit.value for tg in settings.profile.targets}
-        self._watch(EngineSource(settings), targets)
+        self._watch(ProcessSource(settings, self.environ), targets)
 
     def run_ended(self, source: EventSource) -> None:
         """Called by the run screen once every event is shown."""

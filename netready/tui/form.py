@@ -71,30 +71,37 @@ def parse_duration(text: str) -> float | None:
     return value
 
 
+def host_overrides(values: FormValues, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The hosts the form changed from the profile's own: the `--host NAME=ADDR` options."""
+    shipped = profile_as_shipped(values.profile, environ)
+    overrides = {k: v.strip() for k, v in values.hosts.items() if k in shipped.hosts}
+    return {k: v for k, v in overrides.items() if v != shipped.hosts.get(k, "")}
+
+
 def validate(values: FormValues, environ: Mapping[str, str] | None = None) -> Profile:
     """The profile with the form's hosts and responder; UsageError as the CLI words it."""
     path = find_profile(values.profile, user_profile_dir(environ))
-    shipped = load_profile(path, require_hosts=False)
-    overrides = {k: v.strip() for k, v in values.hosts.items() if k in shipped.hosts}
-    changed = {k: v for k, v in overrides.items() if v != shipped.hosts.get(k, "")}
     responder = values.responder.strip() or None
-    return load_profile(path, changed, responder)
+    return load_profile(path, host_overrides(values, environ), responder)
 
 
 def settings_from(
     values: FormValues, out_base: Path, environ: Mapping[str, str] | None = None
 ) -> RunSettings:
     """Everything checked, the signing key loaded (or made), a new report folder chosen."""
+    path = find_profile(values.profile, user_profile_dir(environ))
     profile = validate(values, environ)
     duration = parse_duration(values.duration)
     out_dir = default_out_dir(out_base)
     check_out_dir(out_dir)
-    key, _created = keys.load_or_create(keys.config_dir(environ or os.environ))
+    keys.load_or_create(keys.config_dir(environ or os.environ))  # a key problem shows here
     return RunSettings(
         profile=profile,
+        profile_path=path,
         out_dir=out_dir,
-        key=key,
         site={k: v.strip() for k, v in values.site.items()},
+        host_overrides=host_overrides(values, environ),
+        responder=values.responder.strip() or None,
         quick=values.quick,
         duration_s=duration,
         local_responder=values.local_responder,

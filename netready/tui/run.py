@@ -154,12 +154,16 @@ class RunScreen(Screen[None]):
             "live": self._live,
             "check_finished": self._check_finished,
             "run_finished": self._run_finished,
+            "log": self._diagnostic,
         }.get(str(kind))
         if handler is not None:
             handler(event)
 
     def _log(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)
+
+    def _diagnostic(self, e: EventDict) -> None:
+        self._log(str(e.get("text", "")))
 
     def _run_started(self, e: EventDict) -> None:
         table = self.query_one("#checks", DataTable)

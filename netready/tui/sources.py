@@ -1,28 +1,31 @@
 """Where the run screen's events come from: a real run, or a recorded events file.
 
 Both deliver events as the dicts of `Event.to_dict()` (the JSON-lines form), so the app
-has one code path for a live run and for a replay. The engine thread only puts dicts on
-a queue; the app drains it on its own timer, so drawing never delays a send slot.
+has one code path for a live run and for a replay. A live run is `netready check` in a
+child process whose events arrive on a pipe; a reader thread puts them on a queue that the
+app drains on its own timer, so drawing never delays a send slot.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from netready.errors import NetreadyError, UsageError
-from netready.events import Event
-from netready.exitcodes import ExitCode, exit_code_for_verdict
+from netready.exitcodes import exit_code_for_verdict
 from netready.model import Profile, Verdict
-from netready.report.signing import SecretKey
 
 EventDict = dict[str, Any]
 
@@ -78,91 +81,109 @@ class EventSource:
         raise NotImplementedError
 
 
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Credentials typed into the form, in this process's environment for the run only."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items() if v})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 @dataclass
 class RunSettings:
-    """A validated start form."""
+    """A validated start form, and the `netready check` command line it stands for."""
 
     profile: Profile
+    profile_path: Path
     out_dir: Path
-    key: SecretKey
     site: dict[str, str]
+    host_overrides: dict[str, str] = field(default_factory=dict)
+    responder: str | None = None
     quick: bool = False
     duration_s: float | None = None
     local_responder: bool = False
     lang: str = "en"
+    only: tuple[str, ...] = ()  # check ids / families, as `netready check --only`
     pdf: bool = True  # installers hand over a PDF; without WeasyPrint the HTML is still there
     credentials: dict[str, str] = field(default_factory=dict, repr=False)
 
+    def argv(self) -> list[str]:
+        """`netready check ...` for these settings; events as JSON lines on stderr."""
+        argv = [sys.executable, "-m", "netready", "check", "--profile", str(self.profile_path)]
+        for name, address in self.host_overrides.items():
+            argv += ["--host", f"{name}={address}"]
+        if self.responder is not None:
+            argv += ["--responder", self.responder]
+        for name, value in self.site.items():
+            argv += [f"--{name}", value]
+        if self.quick:
+            argv.append("--quick")
+        if self.duration_s is not None:
+            argv += ["--duration", f"{self.duration_s:g}"]
+        if self.only:
+            argv += ["--only", ",".join(self.only)]
+        if self.pdf:
+            argv.append("--pdf")
+        argv += ["--lang", self.lang, "--out", str(self.out_dir), "--quiet", "--events", "-"]
+        return argv
 
-class EngineSource(EventSource):
-    """A real run through `session.run_and_report`, exactly as `netready check` does it."""
 
-    def __init__(self, settings: RunSettings) -> None:
+class ProcessSource(EventSource):
+    """A real run: `netready check` in a child process, its events read from a pipe.
+
+    A process of its own, not a thread: Python's GIL let the app's screen redraws delay the
+    voice stream's send slots by milliseconds (bench/tui_pacing.py). Credentials reach the
+    child through its environment only, never its command line.
+    """
+
+    def __init__(self, settings: RunSettings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__()
-        from netready.session import RunControl
-
         self.settings = settings
-        self.control = RunControl()
+        self.environ = dict(os.environ if environ is None else environ)
+        self._proc: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+        self._cancelled = False
 
     def cancel(self) -> None:
-        self.control.cancel()
-
-    def _subscriber(self, event: Event) -> None:
-        self.events.put(event.to_dict())
+        """SIGINT, exactly as ctrl+c on `netready check`: it signs an INCOMPLETE report."""
+        with self._lock:
+            self._cancelled = True
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.send_signal(signal.SIGINT)
 
     def run(self) -> None:
         from netready.demo import local_responder
-        from netready.session import RunRequest, run_and_report
 
         s = self.settings
-        req = RunRequest(
-            s.profile,
-            s.out_dir,
-            s.key,
-            s.site,
-            quick=s.quick,
-            duration_s=s.duration_s,
-            subscribers=[self._subscriber],
-            control=self.control,
-            lang=s.lang,
-            pdf=s.pdf,
-        )
-        with _environment(s.credentials), contextlib.ExitStack() as stack:
+        env = {**self.environ, **s.credentials}
+        diagnostics: list[str] = []
+        with contextlib.ExitStack() as stack:
             if s.local_responder:
                 stack.enter_context(local_responder(s.profile, lambda _line: None))
-            result = run_and_report(req)
-        pub = s.key.public_key()
-        verdict = result.outcome.verdict
-        self.finished = Finished(
-            document=result.document,
-            report=result.files.report,
-            signature=result.files.signature,
-            html=result.files.html,
-            public_key=result.files.public_key,
-            pdf=result.files.pdf,
-            key_id=pub.key_id_hex,
-            fingerprint=pub.fingerprint(),
-            exit_code=(
-                ExitCode.INTERRUPTED
-                if result.outcome.interrupted
-                else exit_code_for_verdict(verdict)
-            ),
-        )
+            proc = subprocess.Popen(
+                s.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                start_new_session=True,  # the terminal's ctrl+c is the app's, not the child's
+            )
+            with self._lock:
+                self._proc = proc
+                if self._cancelled:
+                    proc.send_signal(signal.SIGINT)
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                self._line(line.rstrip("\n"), diagnostics)
+            code = proc.wait()
+        if not (s.out_dir / "report.json").is_file():
+            self.error = diagnostics[-1] if diagnostics else f"netready check exited {code}"
+            return
+        self.finished = dataclasses.replace(finished_from_folder(s.out_dir), exit_code=code)
+
+    def _line(self, line: str, diagnostics: list[str]) -> None:
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict) and isinstance(event.get("event"), str):
+                    self.events.put(event)
+                    return
+        if line.strip():
+            diagnostics.append(line)
+            self.events.put({"event": "log", "text": line})
 
 
 def read_events(path: Path) -> list[EventDict]:

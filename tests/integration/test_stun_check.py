@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -14,12 +15,12 @@ from aioice import stun
 
 from netready.checks.base import RunContext
 from netready.checks.nat_lifetime import NatLifetimeCheck
-from netready.checks.stun import StunCheck, plan_stun
+from netready.checks.stun import StunCheck, plan_stun, tls_skip_reason
 from netready.checks.stun_params import NatLifetimeParams, StunParams
 from netready.model import CheckResult, PortRange, Rule, Status
 from netready.profile import load_profile
 from netready.resources import data_dir
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 from tests.integration.coturn import CoturnServer, coturn
 
 
@@ -147,3 +148,76 @@ def test_plan_for_stimme_has_udp_tcp_and_lifetime() -> None:
     plan = plan_stun(profile)
     assert [p.id for p in plan] == ["stun.stun-udp", "stun.stun-tcp", "nat.lifetime"]
     assert plan[0].params.address == "46.189.64.249" and plan[2].params.port == 3478
+
+
+TLS_RULE_PROFILE = """
+[profile]
+name = "stun-tls"
+title = "STUN/TURN over TLS rule"
+
+[hosts]
+stun = "127.0.0.1"
+
+[[rules]]
+name = "turn-tls"
+protocol = "STUN/TURN over TLS"
+transport = "tcp"
+tls = true
+ports = {port}
+host = "stun"
+function = "media relay"
+verify = "stun"
+
+[checks."media.voice"]
+media_rule = ""
+
+[checks.stun]
+timeout_s = 0.2
+attempts = 1
+"""
+TLS_SKIP = "STUN over TLS is covered by turn.turn-tls/tls.turn-tls"
+
+
+def _no_connection_came(listener: socket.socket) -> bool:
+    """True if nobody connected to the (non-blocking) listener: its backlog is empty."""
+    try:
+        conn, _peer = listener.accept()
+    except BlockingIOError:
+        return True
+    conn.close()
+    return False
+
+
+def test_tls_rule_is_planned_skipped_not_sent_plain_stun(tmp_path: Path, config_dir: Path) -> None:
+    with socket.socket() as listener:  # stands in for a TURN-over-TLS server's port
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.setblocking(False)
+        port = int(listener.getsockname()[1])
+        profile = tmp_path / "stun-tls.toml"
+        profile.write_text(TLS_RULE_PROFILE.format(port=port), encoding="utf-8")
+        (planned,) = plan_stun(load_profile(profile))  # no UDP rule: no nat.lifetime either
+        assert planned.id == "stun.turn-tls" and TLS_SKIP in planned.skip_reason
+        out = tmp_path / "report"
+        proc = run_cli(
+            "check", "--profile", str(profile), "--only", "stun.", "--out", str(out),
+            config=config_dir, timeout=60.0,
+        )  # fmt: skip
+        direct = _stun_rule(_tls_rule(port))  # StunCheck itself, should a plan not skip it
+        assert _no_connection_came(listener), "plain STUN was sent to the TLS port"
+    checks = {c["id"]: c for c in json.loads((out / "report.json").read_bytes())["checks"]}
+    assert set(checks) == {"stun.turn-tls"}, proc.stderr
+    check = checks["stun.turn-tls"]
+    assert check["status"] == "skipped" and TLS_SKIP in check["reason"], check
+    assert check["reason"] == tls_skip_reason(planned.params.rule)
+    assert direct.status == Status.SKIPPED and TLS_SKIP in direct.reason
+
+
+def _tls_rule(port: int) -> Rule:
+    ports = (PortRange(port, port),)
+    return Rule("turn-tls", "STUN/TURN", "tcp", ports, "stun", "media", "stun", tls=True)
+
+
+def _stun_rule(rule: Rule) -> CheckResult:
+    params = StunParams(rule=rule, address="127.0.0.1", timeout_s=0.2, attempts=1)
+    return asyncio.run(StunCheck().run(f"stun.{rule.name}", params, _ctx()))
