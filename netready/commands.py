@@ -199,5 +199,8 @@ def cmd_tui(args: argparse.Namespace, env: Env) -> int:
     elif args.report_dir:
         raise UsageError("--report-dir goes with --replay EVENTS")
     app = NetreadyApp(lang=args.lang, environ=env.environ, replay=replay)
-    code = app.run()
+    try:
+        code = app.run()
+    finally:
+        app.stop_run()  # however the app ended, a running measurement is stopped and signed
     return int(code or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from netready.addr import split_host_port
 from netready.errors import UsageError
 from netready.events import Subscriber
 from netready.model import Profile
+from netready.procs import die_with_parent
 from netready.profile import load_profile
 from netready.report.signing import SecretKey
 from netready.resources import data_dir
@@ -76,7 +78,12 @@ def local_responder(profile: Profile, say: Callable[[str], None]) -> Iterator[No
     if h323_port:
         cmd += ["--h323-echo-ports", str(h323_port)]  # the h323.alg check's echo
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=die_with_parent(signal.SIGTERM),  # never left behind by a crashed parent
     )
     try:
         _wait_until_listening(proc, host, tcp_rule.ports[0].first)

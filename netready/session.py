@@ -69,7 +69,11 @@ def check_out_dir(out_dir: Path) -> None:
 
 @contextmanager
 def _stop_on_signals(engine: EngineThread) -> Iterator[list[int]]:
-    """SIGINT/SIGTERM cancel the run (the partial report is still written and signed)."""
+    """SIGINT/SIGTERM cancel the run (the partial report is still written and signed).
+
+    The handlers stay until the report is written: a second ctrl+c (or a SIGINT that comes
+    before the engine starts) must not cost the signed report.
+    """
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received  # only the main thread can own signal handlers
@@ -94,10 +98,10 @@ def run_and_report(req: RunRequest) -> RunResult:
     runner = Runner(
         plan, list(req.subscribers), req.profile.name, quick=req.quick, duration_s=req.duration_s
     )
-    engine = EngineThread(runner).start()
+    engine = EngineThread(runner)
     with _stop_on_signals(engine) as received:
-        outcome = engine.wait()
-    outcome.interrupted = outcome.interrupted or bool(received)
-    document = build_report(req.profile, req.site, outcome, environment())
-    files = write_signed_report(document, req.out_dir, req.key, req.lang, req.pdf)
+        outcome = engine.start().wait()
+        outcome.interrupted = outcome.interrupted or bool(received)
+        document = build_report(req.profile, req.site, outcome, environment())
+        files = write_signed_report(document, req.out_dir, req.key, req.lang, req.pdf)
     return RunResult(outcome, document, files)

@@ -92,7 +92,8 @@ class Runner:
         self.cancelled.set()
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None:
-            loop.call_soon_threadsafe(stop.set)
+            with contextlib.suppress(RuntimeError):  # the run already ended, its loop closed
+                loop.call_soon_threadsafe(stop.set)
 
     async def run(self) -> RunOutcome:
         """Run the whole plan; always returns an outcome, partial when interrupted."""

@@ -39,7 +39,11 @@ def _voice(doc: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _line(value: object) -> str:
-    """A site field on one line: tabs, newlines and other control characters become spaces."""
+    """A field on one line: tabs, newlines and other control characters become spaces.
+
+    Site fields and check texts both go through here: a reason can quote a server's own
+    words (a TURN or LDAP error), and they must not start lines of their own in a ticket.
+    """
     return "".join(ch if ch.isprintable() else " " for ch in str(value or ""))
 
 
@@ -85,11 +89,11 @@ def _unmeasured(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _check_line(c: dict[str, Any], t: dict[str, str]) -> str:
-    reason = str(c.get("reason") or "")
+    reason = _line(c.get("reason"))
     ports = firewall_ports(c)
     if ports and ports["blocked"] and ports["blocked"] not in reason:
         reason = "; ".join(filter(None, (reason, f"{t['blocked']}: {ports['blocked']}")))
-    return f"  - {c.get('id')} ({c.get('status')}): {c.get('title', '')}" + (
+    return f"  - {_line(c.get('id'))} ({_line(c.get('status'))}): {_line(c.get('title'))}" + (
         f": {reason}" if reason else ""
     )
 
@@ -168,8 +172,8 @@ def _reproducibility(doc: dict[str, Any], t: dict[str, str]) -> list[str]:
 def _remediation(c: dict[str, Any], lang: str) -> str:
     german = c.get("evidence", {}).get("remediation_de")
     if lang == "de" and german:
-        return str(german)
-    return str(c.get("remediation") or "")
+        return _line(german)
+    return _line(c.get("remediation"))
 
 
 def _steps(doc: dict[str, Any], t: dict[str, str], lang: str) -> list[str]:
@@ -211,7 +215,7 @@ def _voice_section(doc: dict[str, Any], t: dict[str, str]) -> list[str]:
     if voice is None:
         return []
     if not voice.get("metrics"):
-        status, reason = voice.get("status"), voice.get("reason") or ""
+        status, reason = _line(voice.get("status")), _line(voice.get("reason"))
         return [t["voice_none"].format(check=VOICE_ID, status=status, reason=reason)]
     lines = [t["voice_header"].format(check=VOICE_ID, method=voice.get("method", ""))]
     targets = sorted(

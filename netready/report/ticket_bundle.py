@@ -1,7 +1,9 @@
 """`netready ticket`: verify a report, then pack the ticket texts and its files into one archive.
 
-The archive holds exactly the bytes that were verified. Its content is deterministic: entries
-in name order under one folder, every timestamp the report's finish time, fixed modes.
+The archive holds exactly the bytes that were verified, and an HTML page rendered anew from
+them (a report.html lying next to the report is not signed, so it is never copied). Its
+content is deterministic: entries in name order under one folder, every timestamp the
+report's finish time, fixed modes.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from typing import Any
 from netready.errors import UsageError
 from netready.report.files import (
     HTML_NAME,
-    PDF_NAME,
     PUBLIC_KEY_NAME,
     REPORT_NAME,
     SIGNATURE_NAME,
     write_atomic,
 )
+from netready.report.html import render_html
 from netready.report.signing import PublicKey
 from netready.report.ticket import build_ticket
 from netready.report.verify import verify_report
@@ -59,14 +61,10 @@ def _snapshot(report: Path, key_path: Path) -> dict[str, bytes]:
         SIGNATURE_NAME: _read(report.with_name(report.name + ".minisig"), "signature"),
         PUBLIC_KEY_NAME: _read(key_path, "public key"),
     }
-    for name, what in ((HTML_NAME, "HTML rendering"), (PDF_NAME, "PDF rendering")):
-        rendering = report.with_name(name)
-        if rendering.is_file():
-            files[name] = _read(rendering, what)
     return files
 
 
-def load_verified(report: Path, public_key: Path | None = None) -> VerifiedReport:
+def load_verified(report: Path, public_key: Path | None = None, lang: str = "en") -> VerifiedReport:
     """Verify like `netready verify`; refuse (UsageError, exit 2) a report that does not hold."""
     key_path = public_key or report.with_name(PUBLIC_KEY_NAME)
     before = _snapshot(report, key_path)
@@ -82,7 +80,9 @@ def load_verified(report: Path, public_key: Path | None = None) -> VerifiedRepor
     key = PublicKey.from_text(before[PUBLIC_KEY_NAME].decode("utf-8", "replace"), str(key_path))
     document: dict[str, Any] = json.loads(before[REPORT_NAME])
     signature = f"verified, key ID {key.key_id_hex} ({key.fingerprint()})"
-    return VerifiedReport(document, before, signature)
+    files = dict(before)
+    files[HTML_NAME] = render_html(document, key, lang).encode("utf-8")
+    return VerifiedReport(document, files, signature)
 
 
 def slug(text: str, fallback: str = "site") -> str:
@@ -120,12 +120,14 @@ def archive_kind(path: Path) -> str:
 
 
 def archive_root(path: Path) -> str:
-    """The folder inside the archive: the archive's name without its suffix."""
+    """The folder inside the archive: the archive's name without its suffix, made safe."""
     name = path.name
     for suffix in (".zip", ".tar.gz", ".tgz"):
         if name.lower().endswith(suffix):
-            return name[: -len(suffix)] or "ticket"
-    return name
+            name = name[: -len(suffix)]
+            break
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
+    return safe or "ticket"
 
 
 def _zip(entries: dict[str, bytes], root: str, when: datetime) -> bytes:
@@ -174,7 +176,7 @@ def make_ticket_bundle(
         archive_kind(out)  # a bad name is refused before anything is read
         if not out.parent.is_dir():
             raise UsageError(f"{out}: --out: the folder {out.parent} does not exist")
-    verified = load_verified(report, public_key)
+    verified = load_verified(report, public_key, lang)
     target = out or default_archive(report, verified.document)
     entries = ticket_entries(verified, lang)
     when = report_time(verified.document)

@@ -10,7 +10,8 @@ an ALG also parses the answer and must find no H.225 addresses in the echoed cop
 
 Hostile input stays harmless:
 
-* connections are served on short daemon threads, at most MAX_WORKERS at once, one
+* connections are served on short daemon threads, at most MAX_WORKERS at once and
+  MAX_WORKERS_PER_SOURCE for one address (one client cannot take them all), one
   request each; every read is bounded in size (MAX_REQUEST bytes, one TPKT frame) and
   time (TCP_DEADLINE_S), and each source address may open MAX_CONNECTIONS_PER_S a second;
 * only a TPKT frame holding a Q.931 SETUP is answered; anything else is dropped and
@@ -31,12 +32,13 @@ from collections.abc import Iterable
 from netready.model import PortRange
 from netready.probes.h225_echo import build_echo_reply
 from netready.probes.q931 import TPKT_HEADER, split_tpkt
-from netready.responder.limits import AllowList, PerSecond
+from netready.responder.limits import AllowList, PerSecond, Workers
 from netready.responder.tcp_ports import BACKLOG, BANNER
 from netready.responder.udp_ports import BURST, bind_socket, iter_ports
 
 MAX_REQUEST = 2048
 MAX_WORKERS = 32
+MAX_WORKERS_PER_SOURCE = 4
 MAX_CONNECTIONS_PER_S = 20
 REQUEST_WINDOW_S = 0.3
 TCP_DEADLINE_S = 3.0
@@ -51,7 +53,7 @@ class H323Echo:
         self.echoed = 0
         self.dropped = 0
         self._rate = PerSecond(MAX_CONNECTIONS_PER_S)
-        self._workers = threading.BoundedSemaphore(MAX_WORKERS)
+        self._workers = Workers(MAX_WORKERS, MAX_WORKERS_PER_SOURCE)
 
     def bind(self, family: socket.AddressFamily, host: str, ranges: Iterable[PortRange]) -> None:
         """Listen on every port of `ranges`; on failure close all and raise."""
@@ -80,7 +82,7 @@ class H323Echo:
             except OSError:
                 self.dropped += 1
                 return
-            if not self._permitted(str(peer[0])) or not self._workers.acquire(blocking=False):
+            if not self._permitted(str(peer[0])) or not self._workers.take(str(peer[0])):
                 self.dropped += 1
                 conn.close()
                 continue
@@ -109,7 +111,7 @@ class H323Echo:
         except OSError:
             self.dropped += 1
         finally:
-            self._workers.release()
+            self._workers.give_back(str(peer[0]))
 
     def _read_request(self, conn: socket.socket) -> bytes | None:
         """One TPKT frame (b"" = the client said nothing); None for junk, oversize or slow."""

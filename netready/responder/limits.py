@@ -181,3 +181,35 @@ class PerSecond:
             count = count + 1 if second == now else 1
             self._seen[source] = (now, count)
         return count <= self.limit
+
+
+class Workers:
+    """Worker threads for TCP echoes: `total` at once, at most `per_source` for one address.
+
+    Without the per-source cap, one client holding slow connections open could take every
+    worker and shut others out (a stalled request keeps its worker until its deadline).
+    """
+
+    def __init__(self, total: int, per_source: int) -> None:
+        self.total = total
+        self.per_source = per_source
+        self._busy: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, source: str) -> bool:
+        """Reserve a worker for `source`; False when none may be had."""
+        with self._lock:
+            mine = self._busy.get(source, 0)
+            if mine >= self.per_source or sum(self._busy.values()) >= self.total:
+                return False
+            self._busy[source] = mine + 1
+            return True
+
+    def give_back(self, source: str) -> None:
+        """Release a worker taken for `source`."""
+        with self._lock:
+            left = self._busy.get(source, 0) - 1
+            if left > 0:
+                self._busy[source] = left
+            else:
+                self._busy.pop(source, None)

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from netready.model import PortRange
 from netready.probes.sip import ECHO_CONTENT_TYPE, content_length, parse_message, split_head
 from netready.probes.udp_probe import MAGIC, PROBE_LEN
-from netready.responder.limits import AllowList, PerSecond
+from netready.responder.limits import AllowList, PerSecond, Workers
 from netready.responder.tcp_ports import BACKLOG, BANNER
 from netready.responder.udp_ports import BURST, bind_socket, iter_ports
 
@@ -47,6 +47,7 @@ MAX_TCP_BODY = 8192
 REPLY_OVERHEAD = 200
 MAX_REPLIES_PER_S = 50
 MAX_WORKERS = 32
+MAX_WORKERS_PER_SOURCE = 4
 REQUEST_WINDOW_S = 0.3
 TCP_DEADLINE_S = 3.0
 _COPIED = ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")
@@ -95,7 +96,7 @@ class SipEcho:
         self.echoed = 0
         self.dropped = 0
         self._rate = PerSecond(MAX_REPLIES_PER_S)
-        self._workers = threading.BoundedSemaphore(MAX_WORKERS)
+        self._workers = Workers(MAX_WORKERS, MAX_WORKERS_PER_SOURCE)
 
     def bind(self, family: socket.AddressFamily, host: str, ranges: Iterable[PortRange]) -> None:
         """Bind UDP and TCP on every port of `ranges`; on failure close all and raise."""
@@ -150,15 +151,16 @@ class SipEcho:
             except OSError:
                 self.dropped += 1
                 return
-            if not self.allow.permits(str(peer[0])) or not self._workers.acquire(blocking=False):
+            source = str(peer[0])
+            if not self.allow.permits(source) or not self._workers.take(source):
                 self.dropped += 1
                 conn.close()
                 continue
             threading.Thread(
-                target=self._serve, args=(conn,), name="netready-sip-echo", daemon=True
+                target=self._serve, args=(conn, source), name="netready-sip-echo", daemon=True
             ).start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: socket.socket, source: str) -> None:
         try:
             with conn:
                 conn.setblocking(True)
@@ -178,7 +180,7 @@ class SipEcho:
         except OSError:
             self.dropped += 1
         finally:
-            self._workers.release()
+            self._workers.give_back(source)
 
     def _read_request(self, conn: socket.socket) -> bytes | None:
         """One request (b"" = the client said nothing); None for oversize, slow or broken."""

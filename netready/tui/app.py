@@ -106,6 +106,7 @@ class NetreadyApp(App[int]):
         self.credentials: dict[str, str] = {}
         self.replay = replay
         self.exit_code = 0
+        self.quitting = False
         self.source: EventSource | None = None
 
     def compose(self) -> ComposeResult:
@@ -134,8 +135,13 @@ class NetreadyApp(App[int]):
             why = source.error or "no report was written"
             self.notify(t("run_failed", self.lang, why=why), severity="error", timeout=30)
             self.exit_code = 4
+            if self.quitting:
+                self.exit(self.exit_code)
             return
         self.exit_code = source.finished.exit_code
+        if self.quitting:
+            self.exit(self.exit_code)
+            return
         self.switch_screen(localized(ResultScreen, self.lang)(source.finished))
 
     def new_run(self) -> None:
@@ -150,10 +156,22 @@ class NetreadyApp(App[int]):
         """Light or dark colours, for a terminal or a room where the other one is hard to read."""
         self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
 
+    def stop_run(self, timeout_s: float = 15.0) -> bool:
+        """Stop a measurement still running and wait for its signed INCOMPLETE report.
+
+        True when a run was stopped and its report written.
+        """
+        if self.source is None or self.source.done.is_set():
+            return False
+        self.source.cancel()
+        self.source.done.wait(timeout=timeout_s)
+        return self.source.finished is not None
+
     def action_quit_app(self) -> None:
-        if self.source is not None and not self.source.done.is_set():
-            self.source.cancel()  # the engine writes the INCOMPLETE report before we go
-            self.source.done.wait(timeout=10.0)
-            if self.source.finished is not None:
-                self.exit_code = 130
-        self.exit(self.exit_code)
+        """Quit; a run still going is stopped first and the app leaves once it is signed."""
+        if self.source is None or self.source.done.is_set():
+            self.exit(self.exit_code)
+            return
+        self.quitting = True
+        self.source.cancel()
+        self.notify(t("stopping", self.lang), timeout=30)

@@ -5,6 +5,7 @@ The screen only reads the source's queue on a 0.1 s timer; the engine never wait
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -17,11 +18,12 @@ from textual.widgets import Button, DataTable, Footer, Header, Label, ProgressBa
 from netready.tui.charts import port_strip, trend
 from netready.tui.keys import COMMON, localized
 from netready.tui.sources import EventDict, EventSource
-from netready.tui.texts import t
+from netready.tui.texts import keys, t
 
 if TYPE_CHECKING:
     from netready.tui.app import NetreadyApp
 
+STATUS_KEYS = {k for k in keys() if k.startswith("status_")}
 POLL_S = 0.1
 CHART_WIDTH = 34
 SERIES_KEEP = 400
@@ -71,7 +73,8 @@ class ConfirmStop(ModalScreen[bool]):
 
 
 def _status_cell(status: str, lang: str) -> Text:
-    return Text(t(f"status_{status}", lang), STATUS_STYLE.get(status, ""))
+    key = f"status_{status}"
+    return Text(t(key, lang) if key in STATUS_KEYS else status, STATUS_STYLE.get(status, ""))
 
 
 def _detail(result: dict[str, Any]) -> str:
@@ -156,8 +159,12 @@ class RunScreen(Screen[None]):
             "run_finished": self._run_finished,
             "log": self._diagnostic,
         }.get(str(kind))
-        if handler is not None:
+        if handler is None:
+            return
+        try:
             handler(event)
+        except Exception as exc:  # a malformed event (a damaged replay) is shown, not fatal
+            self._log(f"event skipped ({type(exc).__name__}: {exc}): {str(event)[:200]}")
 
     def _log(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)
@@ -171,16 +178,20 @@ class RunScreen(Screen[None]):
         checks = e.get("checks", [])
         self.total = len(checks)
         for c in checks:
-            table.add_row(_status_cell("planned", self.nr.lang), c["id"], "", key=c["id"])
+            check_id = str(c["id"])
+            if check_id not in table.rows:
+                planned = _status_cell("planned", self.nr.lang)
+                table.add_row(planned, Text(check_id), "", key=check_id)
         self._log(f"profile {e.get('profile', '')}: {self.total} checks")
 
     def _set_row(self, check_id: str, status: str, detail: str) -> None:
         table = self.query_one("#checks", DataTable)
         try:
             table.update_cell(check_id, "status", _status_cell(status, self.nr.lang))
-            table.update_cell(check_id, "detail", detail)
+            table.update_cell(check_id, "detail", Text(detail))
         except Exception:  # a replay may name a check the plan did not list
-            table.add_row(_status_cell(status, self.nr.lang), check_id, detail, key=check_id)
+            cells = (_status_cell(status, self.nr.lang), Text(check_id), Text(detail))
+            table.add_row(*cells, key=check_id)
 
     def _check_started(self, e: EventDict) -> None:
         self.index += 1
@@ -199,7 +210,11 @@ class RunScreen(Screen[None]):
 
     def _live(self, e: EventDict) -> None:
         values = e.get("values", {})
-        self.live = {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
+        self.live = {
+            k: float(v)
+            for k, v in values.items()
+            if isinstance(v, int | float) and math.isfinite(v)
+        }
         self.delay_measured = self.live.get("delay_measured", 0.0) >= 1.0
         for name in self.series:
             if name in self.live:
@@ -233,7 +248,7 @@ class RunScreen(Screen[None]):
         check_id, status = str(result.get("id", "")), str(result.get("status", ""))
         self._set_row(check_id, status, _detail(result))
         self._log(
-            f"{t('status_' + status, self.nr.lang) if status else '?'}  {check_id}"
+            f"{_status_cell(status, self.nr.lang).plain or '?'}  {check_id}"
             + (f": {result['reason']}" if result.get("reason") else "")
         )
         ports = result.get("evidence", {}).get("ports")

@@ -26,6 +26,7 @@ from typing import Any
 from netready.errors import NetreadyError, UsageError
 from netready.exitcodes import exit_code_for_verdict
 from netready.model import Profile, Verdict
+from netready.procs import die_with_parent
 
 EventDict = dict[str, Any]
 
@@ -105,9 +106,9 @@ class RunSettings:
         for name, address in self.host_overrides.items():
             argv += ["--host", f"{name}={address}"]
         if self.responder is not None:
-            argv += ["--responder", self.responder]
+            argv.append(f"--responder={self.responder}")
         for name, value in self.site.items():
-            argv += [f"--{name}", value]
+            argv.append(f"--{name}={value}")  # one word: a value may start with '-'
         if self.quick:
             argv.append("--quick")
         if self.duration_s is not None:
@@ -134,14 +135,25 @@ class ProcessSource(EventSource):
         self.environ = dict(os.environ if environ is None else environ)
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
-        self._cancelled = False
+        self._cancel_asked = False
+        self._signalled = False
+        self._child_ready = False  # it has spoken: its SIGINT handler is in place
 
     def cancel(self) -> None:
-        """SIGINT, exactly as ctrl+c on `netready check`: it signs an INCOMPLETE report."""
+        """Stop the run the way ctrl+c stops `netready check`: one SIGINT, then it signs an
+        INCOMPLETE report. Sent once, and only after the child's first event (a SIGINT
+        during its start-up would end it before it could write anything)."""
         with self._lock:
-            self._cancelled = True
-            if self._proc is not None and self._proc.poll() is None:
-                self._proc.send_signal(signal.SIGINT)
+            self._cancel_asked = True
+            self._signal_if_due()
+
+    def _signal_if_due(self) -> None:
+        proc = self._proc
+        if not self._cancel_asked or self._signalled or not self._child_ready or proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            self._signalled = True
 
     def run(self) -> None:
         from netready.demo import local_responder
@@ -158,21 +170,32 @@ class ProcessSource(EventSource):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
+                errors="replace",
                 env=env,
                 start_new_session=True,  # the terminal's ctrl+c is the app's, not the child's
+                preexec_fn=die_with_parent(signal.SIGINT),  # app gone: stop, sign, exit
             )
             with self._lock:
                 self._proc = proc
-                if self._cancelled:
-                    proc.send_signal(signal.SIGINT)
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                self._line(line.rstrip("\n"), diagnostics)
-            code = proc.wait()
-        if not (s.out_dir / "report.json").is_file():
+            try:
+                assert proc.stderr is not None
+                for line in proc.stderr:
+                    self._line(line.rstrip("\n"), diagnostics)
+            finally:
+                code = _reap(proc)
+        self.finished = self._result(code, diagnostics)
+
+    def _result(self, code: int, diagnostics: list[str]) -> Finished | None:
+        folder = self.settings.out_dir
+        if not (folder / "report.json").is_file():
             self.error = diagnostics[-1] if diagnostics else f"netready check exited {code}"
-            return
-        self.finished = dataclasses.replace(finished_from_folder(s.out_dir), exit_code=code)
+            return None
+        try:
+            finished = finished_from_folder(folder, verify=True)
+        except NetreadyError as exc:
+            self.error = str(exc)
+            return None
+        return dataclasses.replace(finished, exit_code=code)
 
     def _line(self, line: str, diagnostics: list[str]) -> None:
         if line.startswith("{"):
@@ -180,10 +203,22 @@ class ProcessSource(EventSource):
                 event = json.loads(line)
                 if isinstance(event, dict) and isinstance(event.get("event"), str):
                     self.events.put(event)
+                    with self._lock:
+                        self._child_ready = True
+                        self._signal_if_due()
                     return
         if line.strip():
             diagnostics.append(line)
             self.events.put({"event": "log", "text": line})
+
+
+def _reap(proc: subprocess.Popen[str], grace_s: float = 30.0) -> int:
+    """Wait for the child; one that hangs after its output ended is killed."""
+    try:
+        return proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 def read_events(path: Path) -> list[EventDict]:
@@ -231,8 +266,12 @@ class ReplaySource(EventSource):
         self.finished = self._finished
 
 
-def finished_from_folder(folder: Path) -> Finished:
-    """The result of a recorded run from its report folder (report.json next to its key)."""
+def finished_from_folder(folder: Path, verify: bool = False) -> Finished:
+    """The result of a run from its report folder (report.json next to its key).
+
+    With `verify`, the folder must hold a report whose signature and document hold; the
+    renderings are listed only when they exist.
+    """
     from netready.report.files import REPORT_NAME
     from netready.report.signing import PublicKey
 
@@ -246,12 +285,21 @@ def finished_from_folder(folder: Path) -> Finished:
         raise UsageError(f"{exc.filename}: cannot read: {exc.strerror}") from None
     except (ValueError, NetreadyError) as exc:
         raise UsageError(f"{report}: not a report: {exc}") from None
-    verdict = Verdict(document.get("verdict", "INCOMPLETE"))
+    if verify:
+        from netready.report.verify import verify_report
+
+        outcome = verify_report(report)
+        if not outcome.ok:
+            raise UsageError(f"{report}: does not verify: " + "; ".join(outcome.lines))
+    try:
+        verdict = Verdict(str(document.get("verdict")) if isinstance(document, dict) else "")
+    except ValueError:
+        raise UsageError(f"{report}: verdict: not PASS, FAIL or INCOMPLETE") from None
     return Finished(
         document=document,
         report=report,
         signature=folder / (REPORT_NAME + ".minisig"),
-        html=folder / "report.html",
+        html=folder / "report.html",  # shown as the path to open even when it is missing
         public_key=pub_path,
         pdf=pdf_path if pdf_path.is_file() else None,
         key_id=pub.key_id_hex,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -17,7 +18,7 @@ from netready.checks.h323 import H323Check, plan_h323
 from netready.checks.h323_params import H323Params
 from netready.engine.plan import build_plan
 from netready.model import CheckResult, PortRange, Status
-from netready.probes.h225 import H245, SOURCE, Endpoint, parse_setup
+from netready.probes.h225 import H245, SOURCE, Endpoint, build_setup, parse_setup
 from netready.probes.q931 import split_tpkt, tpkt
 from netready.profile import find_profile, load_profile
 from netready.resources import data_dir
@@ -256,3 +257,27 @@ def test_a_responder_serving_a_profile_with_h323_opens_the_echo_the_check_will_u
     assert config_for("--profile", "stimme") == ("1720",)  # stimme has H.323/TLS on 1300
     assert config_for("--profile", "stimme", "--h323-echo-ports", "11720") == ("11720",)
     assert config_for() == ()
+
+
+def test_one_source_with_stalled_connections_cannot_shut_out_another() -> None:
+    """Each address gets a few workers; a stalled request holds its worker until the deadline."""
+    with responder() as (port, _stamp):
+        held = []
+        try:
+            for _ in range(34):  # more than all workers, within the 20/s connection rate
+                c = socket.create_connection(("127.0.0.1", port), 1.0)
+                c.sendall(b"\x03\x00")  # two bytes of a TPKT header, then nothing
+                held.append(c)
+                time.sleep(0.055)
+            r = run_check(port, address="127.0.0.1")  # the check itself comes from 127.0.0.1 too
+            assert r.status is not Status.PASS  # that source is at its cap: no answer now
+            # the check from another address is answered while the flood still holds on
+            with socket.socket() as s:
+                s.bind(("127.0.0.2", 0))
+                s.settimeout(4.0)
+                s.connect(("127.0.0.1", port))
+                s.sendall(build_setup(Endpoint("127.0.0.2", 1720)).data)
+                assert len(read_frame(s)) > 0
+        finally:
+            for c in held:
+                c.close()

@@ -147,3 +147,57 @@ def test_german_and_help_are_one_key_away(tmp_path: Path) -> None:
             assert app.theme == "textual-dark"
 
     asyncio.run(scenario())
+
+
+def test_server_words_with_markup_and_damaged_events_never_crash_the_app(
+    tmp_path: Path,
+) -> None:
+    """A reason can quote a server ("[/realm]"); a replay can be damaged: shown, not fatal."""
+    hostile = {**replay_data.SIP, "reason": "TURN error 401 Unauthorized [/realm] [link=x]y"}
+    events = [
+        {
+            "event": "run_started",
+            "profile": "x",
+            "started_at": "",
+            "checks": [{"id": "[/b]odd", "title": "t"}, {"id": "[/b]odd", "title": "t"}],
+        },
+        {"event": "check_started", "id": "[/b]odd", "title": "t"},
+        {"event": "progress", "id": "[/b]odd", "fraction": None, "message": "m"},
+        {"event": "live", "id": "[/b]odd", "values": {"delay_up_ms": float("nan"), "lost": 1}},
+        {"event": "live", "id": "[/b]odd", "values": ["not", "a", "dict"]},
+        {"event": "check_finished", "result": "not a dict"},
+        {"event": "check_finished", "result": {**hostile, "id": "[/b]odd", "status": "weird"}},
+        {"event": "check_finished", "result": hostile},
+        {"event": "run_finished", "verdict": "FAIL", "interrupted": False, "finished_at": ""},
+    ]
+    finished = replay_data.finished()
+    finished.document["checks"] = [hostile]
+
+    async def scenario() -> None:
+        app = _app(tmp_path, replay=ReplaySource(events, finished), lang="en")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+            await pilot.pause(0.1)
+            text = screen_text(app)
+            assert "[/realm] [link=x]y" in text  # shown as written, not read as markup
+            await pilot.press("ctrl+q")
+        assert app.return_value == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_site_field_starting_with_a_dash_reaches_the_check_intact(tmp_path: Path) -> None:
+    from netready.cli import build_parser
+    from netready.tui.sources import RunSettings
+
+    lab = find_profile("lab")
+    settings = RunSettings(
+        load_profile(lab),
+        lab,
+        tmp_path / "out",
+        {"ticket": "-x", "customer": "--json"},
+        responder="-bad",
+    )
+    args = build_parser().parse_args(settings.argv()[3:])
+    assert (args.ticket, args.customer, args.responder) == ("-x", "--json", "-bad")
+    assert not args.json and args.quiet and args.events == "-"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Select
 
 from netready.tui.app import NetreadyApp
@@ -34,6 +36,18 @@ def _app(tmp_path: Path) -> NetreadyApp:
     return NetreadyApp(environ=environ, out_base=tmp_path / "out")
 
 
+async def _start(pilot: Pilot[int], app: NetreadyApp, duration: str) -> RunScreen:
+    """Fill the form for the lab demo, press ctrl+r, and return the run screen."""
+    await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+    _fill(app, duration)
+    await pilot.pause(0.1)
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), 5)
+    run = app.screen
+    assert isinstance(run, RunScreen)
+    return run
+
+
 def _report(tmp_path: Path) -> Path:
     reports = list((tmp_path / "out").glob("netready-report-*/report.json"))
     assert len(reports) == 1, reports
@@ -44,13 +58,7 @@ def test_from_the_form_to_a_signed_pass_on_the_loopback_demo(tmp_path: Path) -> 
     async def scenario() -> None:
         app = _app(tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
-            _fill(app, "3")
-            await pilot.pause(0.1)
-            await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), 5)
-            run = app.screen
-            assert isinstance(run, RunScreen)
+            run = await _start(pilot, app, "3")
             await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 90)
             assert len(run.series["delay_up_ms"]) >= 5  # live figures came in during the stream
             await wait_for(pilot, lambda: "Signierte Dateien" in screen_text(app))
@@ -78,13 +86,7 @@ def test_stop_asks_first_then_writes_a_signed_incomplete_report(tmp_path: Path) 
     async def scenario() -> None:
         app = _app(tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
-            _fill(app, "60")
-            await pilot.pause(0.1)
-            await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), 5)
-            run = app.screen
-            assert isinstance(run, RunScreen)
+            run = await _start(pilot, app, "60")
             await wait_for(pilot, lambda: len(run.series["delay_up_ms"]) >= 3, 20)
             await pilot.press("escape")
             await wait_for(pilot, lambda: "abbrechen?" in screen_text(app))
@@ -106,3 +108,23 @@ def test_stop_asks_first_then_writes_a_signed_incomplete_report(tmp_path: Path) 
     assert document["verdict"] == "INCOMPLETE" and document["interrupted"] is True
     voice = next(c for c in document["checks"] if c["id"] == "media.voice")
     assert 0 < len(voice["evidence"]["samples"]) < 60 * 50  # the partial stream is kept
+
+
+def test_quitting_in_the_middle_stops_the_child_and_still_signs(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = _app(tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            run = await _start(pilot, app, "60")
+            await wait_for(pilot, lambda: len(run.series["delay_up_ms"]) >= 2, 20)
+            await pilot.press("ctrl+q")  # no question: quitting stops the run, then leaves
+            await pilot.press("ctrl+q")  # a second press changes nothing (one SIGINT only)
+            deadline = time.monotonic() + 30
+            while app.is_running and time.monotonic() < deadline:
+                await pilot.pause(0.2)
+        assert app.return_value == 130
+
+    asyncio.run(scenario())
+    report = _report(tmp_path)
+    assert_valid_report(report)
+    assert json.loads(report.read_text())["verdict"] == "INCOMPLETE"
+    assert report.with_name("report.pdf").is_file()  # the whole report, not a cut-short one

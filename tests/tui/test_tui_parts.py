@@ -94,3 +94,14 @@ def test_a_bad_events_file_is_one_line_naming_file_and_line(tmp_path: Path) -> N
     path.write_text("{nope\n")
     with pytest.raises(UsageError, match=r"events\.jsonl: line 1: not JSON"):
         read_events(path)
+
+
+def test_the_profile_list_has_the_shipped_ones_then_the_users_own(tmp_path: Path) -> None:
+    from netready.tui.form import available_profiles
+
+    own = tmp_path / "profiles"
+    own.mkdir()
+    (own / "acme-berlin.toml").write_text('[profile]\nname = "acme-berlin"\nextends = "stimme"\n')
+    (own / "lab.toml").write_text("")  # a shipped name is listed once
+    names = available_profiles({"NETREADY_CONFIG_DIR": str(tmp_path)})
+    assert names == ["lab", "stimme", "acme-berlin"]

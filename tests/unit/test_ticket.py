@@ -274,7 +274,7 @@ def key() -> SecretKey:
 
 def test_bundle_next_to_report_with_verified_files(tmp_path: Path, key: SecretKey) -> None:
     report = write_signed(block(pass_doc(), "video", "25000-25010"), tmp_path / "r", key)
-    (report.parent / "report.html").write_text("<html></html>")
+    (report.parent / "report.html").write_text("<html>FAIL-TAMPERED</html>")  # not signed
     archive = make_ticket_bundle(report)
     assert archive == report.parent / "ticket-koeln-hq-2026-11-21.zip"
     with zipfile.ZipFile(archive) as zf:
@@ -294,7 +294,9 @@ def test_bundle_next_to_report_with_verified_files(tmp_path: Path, key: SecretKe
         root = "ticket-koeln-hq-2026-11-21/"
         assert zf.read(root + "report.json") == report.read_bytes()
         ticket = zf.read(root + "ticket.txt").decode("utf-8")
+        html = zf.read(root + "report.html").decode("utf-8")
         contents = b"".join(zf.read(n) for n in names)
+    assert "FAIL-TAMPERED" not in html and "<svg" in html  # rendered anew from the verified JSON
     assert ticket.startswith("Fault report (support ticket)")
     assert f"verified, key ID {key.public_key().key_id_hex}" in ticket
     assert "Suggested priority: 2" in ticket
@@ -317,8 +319,15 @@ def test_bundle_german_first_and_tar_gz(tmp_path: Path, key: SecretKey) -> None:
         assert ticket is not None and english is not None
         assert ticket.read().decode().startswith("Fehlermeldung (Support-Ticket)")
         assert english.read().decode().startswith("Fault report")
-    assert "t/report.html" not in names  # none next to this report
+    assert "t/report.html" in names  # always rendered from the verified report
     assert sorted(names) == names
+
+
+def test_an_archive_name_cannot_climb_out_of_its_folder(tmp_path: Path, key: SecretKey) -> None:
+    report = write_signed(pass_doc(), tmp_path / "r", key)
+    out = make_ticket_bundle(report, tmp_path / "...zip")
+    with zipfile.ZipFile(out) as zf:
+        assert all(n.startswith("ticket/") for n in zf.namelist()), zf.namelist()
 
 
 def test_tampered_report_is_refused_naming_the_file(tmp_path: Path, key: SecretKey) -> None:
