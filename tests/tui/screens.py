@@ -9,10 +9,13 @@ from __future__ import annotations
 import difflib
 import io
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from textual.app import App
+from textual.pilot import Pilot
 
 SNAPSHOTS = Path(__file__).with_name("snapshots")
 
@@ -35,17 +38,26 @@ def screen_text(app: App[object]) -> str:
     return "\n".join(line.rstrip() for line in lines).rstrip() + "\n"
 
 
-def assert_snapshot(app: App[object], name: str, out_dir: Path) -> None:
-    """Compare the screen with snapshots/NAME.txt (and save an SVG screenshot for a look)."""
-    text = screen_text(app)
-    app.save_screenshot(str(out_dir / f"{name}.svg"))
+async def assert_snapshot(pilot: Pilot[Any], name: str, out_dir: Path) -> None:
+    """Compare the screen with snapshots/NAME.txt (and save an SVG screenshot for a look).
+
+    A busy machine may still be drawing: the screen gets up to 3 s to match.
+    """
+    app = pilot.app
     path = SNAPSHOTS / f"{name}.txt"
     if os.environ.get("NETREADY_UPDATE_SNAPSHOTS") or not path.exists():
         if os.environ.get("CI") and not path.exists():
             raise AssertionError(f"{path}: snapshot missing (make it locally and commit it)")
-        path.write_text(text, encoding="utf-8")
+        await pilot.pause(0.3)
+        path.write_text(screen_text(app), encoding="utf-8")
         return
     want = path.read_text(encoding="utf-8")
+    deadline = time.monotonic() + 3.0
+    text = screen_text(app)
+    while text != want and time.monotonic() < deadline:
+        await pilot.pause(0.1)
+        text = screen_text(app)
+    app.save_screenshot(str(out_dir / f"{name}.svg"))
     if text != want:
         diff = "\n".join(
             difflib.unified_diff(want.splitlines(), text.splitlines(), "want", "got", lineterm="")

@@ -75,7 +75,7 @@ def test_a_replayed_run_shows_rows_charts_ports_then_the_verdict(tmp_path: Path)
             assert "Delay ↑ 197.50 ms" in text  # the last live value, measured one way
             assert "lost 3" in text
             assert "20000,30001-30010" in text  # the blocked ports, by the port strip
-            assert_snapshot(app, "run", tmp_path)
+            await assert_snapshot(pilot, "run", tmp_path)
             source.release()
             await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
             await pilot.pause(0.1)
@@ -83,7 +83,7 @@ def test_a_replayed_run_shows_rows_charts_ports_then_the_verdict(tmp_path: Path)
             assert "FAIL: a requirement is not met" in text
             assert "✗ media.voice: delay_up_ms 182.4" in text
             assert "Fix: Allow UDP 16384-32767" in text
-            assert_snapshot(app, "result", tmp_path)
+            await assert_snapshot(pilot, "result", tmp_path)
             await pilot.press("o")  # no display here: it says where the file is instead
             assert "/reports/acme-berlin/report.html" in screen_text(app)
             await pilot.press("ctrl+q")
@@ -104,7 +104,7 @@ def test_the_start_form_validates_in_place_with_the_cli_messages(tmp_path: Path)
             await pilot.pause(0.1)
             screen = app.screen
             assert screen.query_one("#profile", Select).value == "lab"
-            assert_snapshot(app, "start", tmp_path)
+            await assert_snapshot(pilot, "start", tmp_path)
             screen.query_one("#responder", Input).value = bad
             await pilot.pause(0.1)
             error = str(screen.query_one("#error", Static).render())
@@ -134,10 +134,10 @@ def test_german_and_help_are_one_key_away(tmp_path: Path) -> None:
             await pilot.press("ctrl+l")
             await wait_for(pilot, lambda: "Standort ausfüllen" in screen_text(app))
             assert app.screen.query_one("#site-customer", Input).value == "Müller KG"
-            assert_snapshot(app, "start_de", tmp_path)
+            await assert_snapshot(pilot, "start_de", tmp_path)
             await pilot.press("f1")
             await wait_for(pilot, lambda: "Tasten" in screen_text(app))
-            assert_snapshot(app, "help_de", tmp_path)
+            await assert_snapshot(pilot, "help_de", tmp_path)
             await pilot.press("escape")
             await wait_for(pilot, lambda: "Tasten" not in screen_text(app))
             dark = app.theme
