@@ -253,6 +253,9 @@ def _kinds() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in folder.glob("*.toml"))) if folder.is_dir() else ()
 
 
+MAX_TRANSLATED_CHARS = 2000  # netready's own titles and fixes are far shorter
+
+
 @cache
 def _pattern(template: str) -> re.Pattern[str] | None:
     """A regex matching what `template.format(**fields)` produces, one group per field."""
@@ -287,8 +290,8 @@ def translate(check_id: str, prefix: str, stored: str, lang: str) -> str | None:
     `prefix` is "title" or "remediation": every key of a kind's toml starting with it is tried
     (title, title_options, remediation_proxy, ...), in either language as the source.
     """
-    if not stored:
-        return None
+    if not stored or len(stored) > MAX_TRANSLATED_CHARS:
+        return None  # a template match costs more than linear time: long texts stay as they are
     for kind in _kind_order(check_id):
         for key, entry in texts(kind).items():
             if not key.startswith(prefix) or not isinstance(entry, dict):

@@ -560,3 +560,19 @@ def test_render_pdf_says_how_to_install_weasyprint(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails as if not installed
     with pytest.raises(pdf.PdfUnavailable, match=r"netready\[pdf\]"):
         pdf.render_pdf("<p>x</p>")
+
+
+def test_a_huge_remediation_is_not_run_through_the_templates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Template matching is super-linear: a crafted 14 kB fix took a minute before the cap."""
+    from netready.report import texts
+
+    def no_matching(template: str) -> None:
+        raise AssertionError("a long text reached the template matcher")
+
+    monkeypatch.setattr(texts, "_pattern", no_matching)
+    stored = "Allow " + "x " * 7000 + "outbound"
+    assert texts.translate("firewall.rtp", "remediation", stored, "de") is None
+    with pytest.raises(AssertionError):  # a short text does reach it: the guard is the length
+        texts.translate("firewall.rtp", "remediation", "Allow UDP 5 outbound", "de")
