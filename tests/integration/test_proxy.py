@@ -141,6 +141,8 @@ async def _firewall_tcp_through_proxy() -> None:
     listener = await asyncio.start_server(idle, "127.0.0.1", 0)
     allowed = int(listener.sockets[0].getsockname()[1])
     refused, unreachable = free_port(), free_port()
+    while unreachable in (refused, allowed):  # the kernel may hand out one port twice
+        unreachable = free_port()
     async with listener, ConnectProxy({allowed, unreachable}).running() as proxy:
         params = FirewallParams(
             rule=_rule([allowed, refused, unreachable]), address="127.0.0.1", proxy=proxy.url

@@ -159,13 +159,14 @@ def test_emulator_precision_40ms_one_way(lab: Lab, voice_check: VoiceRunner) -> 
         f" rtt sd {_rtt_sd_ms(_samples(r)):.4f} ms; emulator {emu}"
     )
     assert (r.status, r.returncode) == ("pass", 0), r.check.get("reason")
-    # The median must be within +0.5 ms of the setting (path ~0.13 ms, emulator ~0.1-0.2 ms).
-    # The mean also carries the VM's scheduling outliers (single packets 2-17 ms late while
-    # other processes compete for the two CPUs), so it gets 1 ms.
-    assert 40.0 <= m["rtt_p50_ms"] <= 40.5
-    assert 40.0 <= m["rtt_mean_ms"] <= 41.0
+    # The median must be within +1 ms of the setting: the path adds ~0.13 ms and the
+    # emulator ~0.1-0.2 ms on a quiet VM, but 0.53 ms was seen once while a whole test suite
+    # competed for the two CPUs. The mean also carries single packets 2-17 ms late under such
+    # load, so it gets 1.5 ms.
+    assert 40.0 <= m["rtt_p50_ms"] <= 41.0
+    assert 40.0 <= m["rtt_mean_ms"] <= 41.5
     if _measured(r):  # synchronised clock: the 40 ms must show on the way up only
-        assert 40.0 <= m["delay_up_p50_ms"] <= 40.5 and m["delay_down_p50_ms"] < 0.5
+        assert 40.0 <= m["delay_up_p50_ms"] <= 41.0 and m["delay_down_p50_ms"] < 1.0
     else:
         assert m["delay_up_mean_ms"] == pytest.approx(m["rtt_mean_ms"] / 2)
         assert m["delay_down_mean_ms"] == pytest.approx(m["rtt_mean_ms"] / 2)
