@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterable
 
 from netready.model import PortRange
 from netready.probes.h225_echo import build_echo_reply
 from netready.probes.q931 import TPKT_HEADER, split_tpkt
-from netready.responder.limits import AllowList, PerSecond, Workers
-from netready.responder.tcp_ports import BACKLOG, BANNER
-from netready.responder.udp_ports import BURST, bind_socket, iter_ports
+from netready.responder.limits import AllowList
+from netready.responder.tcp_echo import TcpEcho, WorkerPool
+from netready.responder.tcp_ports import BACKLOG
+from netready.responder.udp_ports import bind_socket, iter_ports
 
 MAX_REQUEST = 2048
 MAX_WORKERS = 32
@@ -44,16 +44,15 @@ REQUEST_WINDOW_S = 0.3
 TCP_DEADLINE_S = 3.0
 
 
-class H323Echo:
+class H323Echo(TcpEcho):
     """TCP listeners on the H.323 echo ports, served from the responder loop."""
 
     def __init__(self, allow: AllowList | None = None) -> None:
+        pool = WorkerPool(
+            "netready-h323-echo", MAX_WORKERS, MAX_WORKERS_PER_SOURCE, MAX_CONNECTIONS_PER_S
+        )
+        super().__init__(pool, allow)
         self.sockets: list[socket.socket] = []
-        self.allow = allow or AllowList(())
-        self.echoed = 0
-        self.dropped = 0
-        self._rate = PerSecond(MAX_CONNECTIONS_PER_S)
-        self._workers = Workers(MAX_WORKERS, MAX_WORKERS_PER_SOURCE)
 
     def bind(self, family: socket.AddressFamily, host: str, ranges: Iterable[PortRange]) -> None:
         """Listen on every port of `ranges`; on failure close all and raise."""
@@ -66,54 +65,11 @@ class H323Echo:
             self.close()
             raise
 
-    def _permitted(self, source: str) -> bool:
-        """Allow-list and the per-source connection rate."""
-        if not self.allow.permits(source):
-            return False
-        return self._rate.allow(source)
+    def reply(self, request: bytes, peer: tuple[str, int]) -> bytes | None:
+        """RELEASE COMPLETE carrying the SETUP as received and the peer the responder saw."""
+        return build_echo_reply(request, peer)
 
-    def on_readable(self, listener: socket.socket) -> None:
-        """Accept pending connections; each is served on a short worker thread."""
-        for _ in range(BURST):
-            try:
-                conn, peer = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                self.dropped += 1
-                return
-            if not self._permitted(str(peer[0])) or not self._workers.take(str(peer[0])):
-                self.dropped += 1
-                conn.close()
-                continue
-            threading.Thread(
-                target=self._serve, args=(conn, peer), name="netready-h323-echo", daemon=True
-            ).start()
-
-    def _serve(self, conn: socket.socket, peer: tuple[str, int]) -> None:
-        try:
-            with conn:
-                conn.setblocking(True)
-                request = self._read_request(conn)
-                if request is None:
-                    self.dropped += 1
-                    return
-                if not request:
-                    conn.sendall(BANNER)
-                    return
-                reply = build_echo_reply(request, (str(peer[0]), int(peer[1])))
-                if reply is None:
-                    self.dropped += 1
-                    return
-                conn.settimeout(TCP_DEADLINE_S)
-                conn.sendall(reply)
-                self.echoed += 1
-        except OSError:
-            self.dropped += 1
-        finally:
-            self._workers.give_back(str(peer[0]))
-
-    def _read_request(self, conn: socket.socket) -> bytes | None:
+    def read_request(self, conn: socket.socket) -> bytes | None:
         """One TPKT frame (b"" = the client said nothing); None for junk, oversize or slow."""
         deadline = time.monotonic() + TCP_DEADLINE_S
         conn.settimeout(REQUEST_WINDOW_S)

@@ -298,7 +298,7 @@ class Responder:
         for sock in self._sip.tcp_sockets:
             loop.add(sock, self._sip.on_tcp)
         for sock in self._h323.sockets:
-            loop.add(sock, self._h323.on_readable)
+            loop.add(sock, self._h323.on_tcp)
         return loop
 
     def _tick(self, now: float) -> None:

@@ -30,15 +30,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterable
 
 from netready.model import PortRange
 from netready.probes.sip import ECHO_CONTENT_TYPE, content_length, parse_message, split_head
 from netready.probes.udp_probe import MAGIC, PROBE_LEN
-from netready.responder.limits import AllowList, PerSecond, Workers
-from netready.responder.tcp_ports import BACKLOG, BANNER
+from netready.responder.limits import AllowList, PerSecond
+from netready.responder.tcp_echo import TcpEcho, WorkerPool
+from netready.responder.tcp_ports import BACKLOG
 from netready.responder.udp_ports import BURST, bind_socket, iter_ports
 
 MAX_UDP_REQUEST = 4096
@@ -86,17 +86,15 @@ def echo_reply(request: bytes) -> bytes | None:
     return reply
 
 
-class SipEcho:
+class SipEcho(TcpEcho):
     """UDP sockets and TCP listeners on the SIP echo ports, served from the responder loop."""
 
     def __init__(self, allow: AllowList | None = None) -> None:
+        pool = WorkerPool("netready-sip-echo", MAX_WORKERS, MAX_WORKERS_PER_SOURCE)
+        super().__init__(pool, allow)
         self.udp_sockets: list[socket.socket] = []
         self.tcp_sockets: list[socket.socket] = []
-        self.allow = allow or AllowList(())
-        self.echoed = 0
-        self.dropped = 0
         self._rate = PerSecond(MAX_REPLIES_PER_S)
-        self._workers = Workers(MAX_WORKERS, MAX_WORKERS_PER_SOURCE)
 
     def bind(self, family: socket.AddressFamily, host: str, ranges: Iterable[PortRange]) -> None:
         """Bind UDP and TCP on every port of `ranges`; on failure close all and raise."""
@@ -141,48 +139,11 @@ class SipEcho:
             except OSError:
                 self.dropped += 1
 
-    def on_tcp(self, listener: socket.socket) -> None:
-        """Accept pending connections; each is served on a short worker thread."""
-        for _ in range(BURST):
-            try:
-                conn, peer = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                self.dropped += 1
-                return
-            source = str(peer[0])
-            if not self.allow.permits(source) or not self._workers.take(source):
-                self.dropped += 1
-                conn.close()
-                continue
-            threading.Thread(
-                target=self._serve, args=(conn, source), name="netready-sip-echo", daemon=True
-            ).start()
+    def reply(self, request: bytes, peer: tuple[str, int]) -> bytes | None:
+        """`200 OK` carrying the request as received (base64)."""
+        return echo_reply(request) if self._permitted(peer[0]) else None
 
-    def _serve(self, conn: socket.socket, source: str) -> None:
-        try:
-            with conn:
-                conn.setblocking(True)
-                request = self._read_request(conn)
-                if request is None:
-                    return
-                if not request:
-                    conn.sendall(BANNER)
-                    return
-                reply = echo_reply(request)
-                if reply is None:
-                    self.dropped += 1
-                    return
-                conn.settimeout(TCP_DEADLINE_S)
-                conn.sendall(reply)
-                self.echoed += 1
-        except OSError:
-            self.dropped += 1
-        finally:
-            self._workers.give_back(source)
-
-    def _read_request(self, conn: socket.socket) -> bytes | None:
+    def read_request(self, conn: socket.socket) -> bytes | None:
         """One request (b"" = the client said nothing); None for oversize, slow or broken."""
         deadline = time.monotonic() + TCP_DEADLINE_S
         data = b""

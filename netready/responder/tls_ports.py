@@ -3,7 +3,8 @@
 The listening sockets are served from the same selectors loop as the plain TCP ports
 (`netready.responder.tcp_ports`); each accepted connection is handed to a short-lived
 daemon thread, because a TLS handshake takes several round trips and must not stall
-the loop. At most MAX_WORKERS connections are served at once; more are closed at
+the loop. At most MAX_WORKERS connections are served at once, MAX_WORKERS_PER_SOURCE
+of them for one address (`netready.responder.tcp_echo.WorkerPool`); more are closed at
 once (counted as refused). Every step has a timeout, so a silent or hostile client
 holds a worker for at most HANDSHAKE_TIMEOUT_S + REQUEST_WINDOW_S.
 
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import ipaddress
 import os
 import socket
 import ssl
 import tempfile
-import threading
 from collections.abc import Iterable
 
 from cryptography import x509
@@ -34,11 +35,13 @@ from cryptography.x509.oid import NameOID
 
 from netready.model import PortRange
 from netready.responder.limits import AllowList
+from netready.responder.tcp_echo import WorkerPool
 from netready.responder.tcp_ports import BACKLOG, BANNER, TcpListeners
 from netready.responder.udp_ports import BURST, ResponderError, bind_socket, iter_ports
 
 SELF_SIGNED_CN = "netready responder"
 MAX_WORKERS = 64
+MAX_WORKERS_PER_SOURCE = 8
 HANDSHAKE_TIMEOUT_S = 5.0
 REQUEST_WINDOW_S = 0.3
 HTTP_OK = (
@@ -107,7 +110,7 @@ class TlsListeners(TcpListeners):
         self.context = context
         self.handshakes = 0
         self.handshake_failures = 0
-        self._workers = threading.BoundedSemaphore(MAX_WORKERS)
+        self._pool = WorkerPool("netready-tls", MAX_WORKERS, MAX_WORKERS_PER_SOURCE)
 
     def bind(self, family: socket.AddressFamily, host: str, ranges: Iterable[PortRange]) -> None:
         """Bind and listen on every port of `ranges` (needs a context when there are any)."""
@@ -133,17 +136,16 @@ class TlsListeners(TcpListeners):
             except OSError:
                 self.errors += 1
                 return
-            if not self.allow.permits(str(peer[0])):
+            source = str(peer[0])
+            if not self.allow.permits(source):
                 self.refused += 1
                 self._reset(conn)
-            elif not self._workers.acquire(blocking=False):
+            elif not self._pool.admit(source):
                 self.refused += 1
                 conn.close()
             else:
                 self.accepted += 1
-                threading.Thread(
-                    target=self._serve, args=(conn,), name="netready-tls", daemon=True
-                ).start()
+                self._pool.start(source, functools.partial(self._serve, conn))
 
     def _serve(self, conn: socket.socket) -> None:
         """Handshake, answer an HTTP request or send the banner, close. Never raises."""
@@ -163,4 +165,3 @@ class TlsListeners(TcpListeners):
             self.handshake_failures += 1
         finally:
             conn.close()
-            self._workers.release()
