@@ -58,7 +58,7 @@ def rfc3550_jitter_ns(transits_in_arrival_order: Sequence[int]) -> list[float]:
     return out
 
 
-def _received(run: VoiceRun) -> list[VoiceSample]:
+def received_samples(run: VoiceRun) -> list[VoiceSample]:
     return [
         s
         for s in run.samples
@@ -67,16 +67,16 @@ def _received(run: VoiceRun) -> list[VoiceSample]:
     ]
 
 
-def _up(s: VoiceSample) -> int:
+def up_transit_ns(s: VoiceSample) -> int:
     return int(s.t2_ns or 0) - s.t1_ns
 
 
-def _down(s: VoiceSample) -> int:
+def down_transit_ns(s: VoiceSample) -> int:
     return int(s.t4_ns or 0) - int(s.t3_ns or 0)
 
 
-def _rtt(s: VoiceSample) -> int:
-    return _up(s) + _down(s)
+def rtt_ns(s: VoiceSample) -> int:
+    return up_transit_ns(s) + down_transit_ns(s)
 
 
 def _direction(
@@ -107,16 +107,16 @@ def _direction(
 def _delay(got: list[VoiceSample], measured: bool, stat: str) -> Metrics:
     """One-way delay per direction: T2 - T1 and T4 - T3, or RTT / 2 for both."""
     out: Metrics = {}
-    for name, transit in (("up", _up), ("down", _down)):
+    for name, transit in (("up", up_transit_ns), ("down", down_transit_ns)):
         if measured:
             out |= summary(f"delay_{name}", [transit(s) for s in got], NS_PER_MS)
         else:
-            out |= summary(f"delay_{name}", [_rtt(s) for s in got], 2 * NS_PER_MS)
+            out |= summary(f"delay_{name}", [rtt_ns(s) for s in got], 2 * NS_PER_MS)
         out[f"delay_{name}_ms"] = out[f"delay_{name}_{stat}_ms"]
     return out
 
 
-def _loss_shares(got: list[VoiceSample]) -> tuple[list[Fraction], list[Fraction], int, int]:
+def loss_shares(got: list[VoiceSample]) -> tuple[list[Fraction], list[Fraction], int, int]:
     """Per probe up to S_max: share lost up, share lost down; longest burst up and down.
 
     Between two answered probes, the reflector's sequence jump tells how many of the missing
@@ -169,7 +169,7 @@ def _loss(run: VoiceRun, got: list[VoiceSample]) -> tuple[Metrics, dict[str, obj
     out["loss_up_upper_pct"] = 100 * (lost_up + unknown) / sent
     out["loss_down_upper_pct"] = 100 * (lost_down + unknown) / (r_max + 1 + unknown)
     out["loss_unknown_count"] = float(unknown)
-    up, down, out["longest_burst_up"], out["longest_burst_down"] = _loss_shares(got)
+    up, down, out["longest_burst_up"], out["longest_burst_down"] = loss_shares(got)
     width = max(1, min(len(up), round(LOSS_WINDOW_S * run.rate_pps)))
     out["worst_window_loss_up_pct"], out["worst_window_loss_down_pct"] = _worst_window(
         up, down, width
@@ -269,7 +269,7 @@ def voice_metrics(
     _check_choice("jitter_statistic", jitter_statistic, JITTER_STATISTICS)
     _check_choice("loss_statistic", loss_statistic, LOSS_STATISTICS)
     emodel.codec(codec)
-    got = _received(run)
+    got = received_samples(run)
     m: Metrics = {"packets_sent": float(len(run.samples)), "packets_received": float(len(got))}
     evidence = _evidence(run, got)
     if run.samples:
@@ -279,10 +279,14 @@ def voice_metrics(
     measured = run.local_clock_synchronised and run.remote_clock_synchronised is True
     evidence["delay_method"] = "measured" if measured else "estimated_rtt_half"
     if got:
-        m |= summary("rtt", [_rtt(s) for s in got], NS_PER_MS)
+        m |= summary("rtt", [rtt_ns(s) for s in got], NS_PER_MS)
         m |= _delay(got, measured, delay_statistic)
-        m |= _direction(got, "up", _up, lambda s: int(s.reflector_seq or 0), jitter_statistic)
-        m |= _direction(got, "down", _down, lambda s: s.arrival_index or 0, jitter_statistic)
+        m |= _direction(
+            got, "up", up_transit_ns, lambda s: int(s.reflector_seq or 0), jitter_statistic
+        )
+        m |= _direction(
+            got, "down", down_transit_ns, lambda s: s.arrival_index or 0, jitter_statistic
+        )
         m["reordered_count"] = float(_reordered(got))
     else:
         evidence["why"] = "no reply came back: delay and jitter cannot be computed"

@@ -62,11 +62,17 @@ def _rtt(s: StunSample) -> int:
     return int(s.t4_ns or 0) - s.t1_ns
 
 
+def in_flight_cutoff_ns(interrupted: bool, finished_ns: int, reply_timeout_s: float) -> int | None:
+    """In an interrupted run, unanswered requests sent after this time are unknown, not lost
+    (still in flight when it stopped); None for a run that was not interrupted."""
+    return finished_ns - int(reply_timeout_s * 1e9) if interrupted else None
+
+
 def _in_flight(run: StunRun) -> set[int]:
     """Unanswered requests of an interrupted run sent less than a reply timeout before its end."""
-    if not run.interrupted:
+    cutoff = in_flight_cutoff_ns(run.interrupted, run.finished_ns, run.reply_timeout_s)
+    if cutoff is None:
         return set()
-    cutoff = run.finished_ns - int(run.reply_timeout_s * 1e9)
     return {s.seq for s in run.samples if s.t4_ns is None and s.t1_ns > cutoff}
 
 

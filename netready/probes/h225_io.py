@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from netready.probes.errors import error_words
 from netready.probes.h225 import SetupProbe
 from netready.probes.q931 import TPKT_HEADER, split_tpkt
 
@@ -38,16 +39,6 @@ class H225Exchange:
     rtt_ms: float | None = None
     connected: bool = False
     error: str = ""
-
-
-def _words(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, asyncio.IncompleteReadError):
-        return "the connection closed before a whole answer arrived"
-    return str(exc) or type(exc).__name__
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> bytes:
@@ -81,7 +72,7 @@ async def exchange(host: str, port: int, build: Builder, timeout_s: float) -> H2
             ex.reply = await _read_frame(reader)
             ex.rtt_ms = (time.monotonic() - sent_at) * 1000.0
     except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError) as exc:
-        ex.error = _words(exc)
+        ex.error = error_words(exc)
         if ex.connected and isinstance(exc, TimeoutError):
             ex.error = f"connected, but no answer within {timeout_s:g} s"
     finally:

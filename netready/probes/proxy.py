@@ -27,14 +27,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from netready.probes.errors import error_words
+
 # The TLS probe's own steps, reused so a tunnelled handshake captures exactly the same.
 from netready.probes.tls import (
     TlsProbeResult,
-    _chain,
-    _status_line,
-    _unverified_context,
-    _words,
     host_header,
+    http_status_line,
+    presented_chain,
+    unverified_context,
 )
 
 OPEN = "open"
@@ -242,17 +243,17 @@ def probe_tls_via_proxy_blocking(
     started = time.perf_counter()
     with raw:
         try:
-            tls = _unverified_context(http_request).wrap_socket(raw, server_hostname=server_name)
+            tls = unverified_context(http_request).wrap_socket(raw, server_hostname=server_name)
         except (OSError, ssl.SSLError) as exc:
-            return TlsProbeResult(**base, connected=True, error=_words(exc))
+            return TlsProbeResult(**base, connected=True, error=error_words(exc))
         with tls:
             cipher = tls.cipher()
-            chain, source = _chain(tls)
+            chain, source = presented_chain(tls)
             handshake_ms = round((time.perf_counter() - started) * 1000, 3)
             status, http_error = "", ""
             if http_request:
                 host = host_header(address, port, server_name)
-                status, http_error = _status_line(tls, host, timeout_s)
+                status, http_error = http_status_line(tls, host, timeout_s)
             version, alpn = tls.version() or "", tls.selected_alpn_protocol() or ""
     verified, verify_error = _verify_via_proxy(proxy, address, port, server_name, timeout_s)
     return TlsProbeResult(
@@ -284,7 +285,7 @@ def _verify_via_proxy(
         with raw, ctx.wrap_socket(raw, server_hostname=server_name):
             return True, ""
     except (OSError, ssl.SSLError) as exc:
-        return False, _words(exc)
+        return False, error_words(exc)
 
 
 async def probe_tls_via_proxy(

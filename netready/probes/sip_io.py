@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from netready.probes.errors import error_words
 from netready.probes.sip import Probe, SipMessage, content_length, parse_message, split_head
 
 T1_S = 0.5
@@ -47,13 +48,9 @@ def _matches(msg: SipMessage, probe: Probe) -> bool:
 
 
 def _words(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed: {exc.reason or exc}"
-    return str(exc) or type(exc).__name__
+    """`error_words`, saying which step failed when it was the TLS handshake."""
+    words = error_words(exc)
+    return f"TLS handshake failed: {words}" if isinstance(exc, ssl.SSLError) else words
 
 
 async def exchange(

@@ -36,15 +36,11 @@ from typing import Any
 
 from cryptography import x509
 
+from netready.probes.errors import error_words
+
 #: `_ssl.ENCODING_DER`: what `Certificate.public_bytes` takes for DER output.
 _DER = getattr(getattr(ssl, "_ssl", None), "ENCODING_DER", 2)
 #: OpenSSL reasons in words.
-_SSL_REASONS = {
-    "WRONG_VERSION_NUMBER": "the server does not speak TLS (wrong version number)",
-    "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake",
-    "TLSV1_ALERT_PROTOCOL_VERSION": "no TLS version in common (protocol version alert)",
-    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server refused the handshake (handshake failure alert)",
-}
 #: Bytes read at most while looking for the HTTP status line.
 MAX_STATUS_BYTES = 8192
 
@@ -161,7 +157,7 @@ def host_header(address: str, port: int, server_name: str | None) -> str:
 # ---- the blocking probe (run in a worker thread) ----
 
 
-def _unverified_context(alpn: bool) -> ssl.SSLContext:
+def unverified_context(alpn: bool) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -170,7 +166,7 @@ def _unverified_context(alpn: bool) -> ssl.SSLContext:
     return ctx
 
 
-def _chain(tls: ssl.SSLSocket) -> tuple[tuple[CertInfo, ...], str]:
+def presented_chain(tls: ssl.SSLSocket) -> tuple[tuple[CertInfo, ...], str]:
     """The chain as sent (leaf first) where Python exposes it, else the leaf alone."""
     getter = getattr(tls, "get_unverified_chain", None)  # public on 3.13+
     if getter is None:
@@ -187,7 +183,7 @@ def _chain(tls: ssl.SSLSocket) -> tuple[tuple[CertInfo, ...], str]:
     return ((cert_info(der),) if der else ()), "leaf-only"
 
 
-def _status_line(tls: ssl.SSLSocket, host: str, timeout_s: float) -> tuple[str, str]:
+def http_status_line(tls: ssl.SSLSocket, host: str, timeout_s: float) -> tuple[str, str]:
     """(status line, '') or ('', error) for one GET / on an established TLS connection."""
     request = (
         f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: netready\r\n"
@@ -204,28 +200,13 @@ def _status_line(tls: ssl.SSLSocket, host: str, timeout_s: float) -> tuple[str, 
             data += chunk
     except (OSError, ssl.SSLError) as exc:
         if not data:
-            return "", f"HTTP request failed: {_words(exc)}"
+            return "", f"HTTP request failed: {error_words(exc)}"
     line = data.split(b"\r\n", 1)[0].decode("latin-1").strip()
     if not line:
         return "", "the server closed without an HTTP answer"
     if not line.startswith("HTTP/"):
         return "", f"not an HTTP answer: {line[:80]!r}"
     return line, ""
-
-
-def _words(exc: BaseException) -> str:
-    """An exception as a short sentence ('timed out', 'certificate verify failed: ...')."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return exc.verify_message or str(exc)
-    if isinstance(exc, ssl.SSLError):
-        return _SSL_REASONS.get(exc.reason or "", exc.reason or str(exc))
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset by the peer"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc)
 
 
 def _verify(address: str, port: int, server_name: str | None, timeout_s: float) -> tuple[bool, str]:
@@ -239,7 +220,7 @@ def _verify(address: str, port: int, server_name: str | None, timeout_s: float) 
         ):
             return True, ""
     except (OSError, ssl.SSLError) as exc:
-        return False, _words(exc)
+        return False, error_words(exc)
 
 
 def probe_tls_blocking(
@@ -254,20 +235,20 @@ def probe_tls_blocking(
     try:
         raw = socket.create_connection((address, port), timeout=timeout_s)
     except OSError as exc:
-        return TlsProbeResult(**base, error=f"TCP connect failed: {_words(exc)}")
+        return TlsProbeResult(**base, error=f"TCP connect failed: {error_words(exc)}")
     started = time.perf_counter()
     with raw:
         try:
-            tls = _unverified_context(http_request).wrap_socket(raw, server_hostname=server_name)
+            tls = unverified_context(http_request).wrap_socket(raw, server_hostname=server_name)
         except (OSError, ssl.SSLError) as exc:
-            return TlsProbeResult(**base, connected=True, error=_words(exc))
+            return TlsProbeResult(**base, connected=True, error=error_words(exc))
         with tls:
             handshake_ms = (time.perf_counter() - started) * 1000
             cipher = tls.cipher()
-            chain, source = _chain(tls)
+            chain, source = presented_chain(tls)
             status, http_error = "", ""
             if http_request:
-                status, http_error = _status_line(
+                status, http_error = http_status_line(
                     tls, host_header(address, port, server_name), timeout_s
                 )
             result = TlsProbeResult(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from netready.engine.stats import NS_PER_MS
+from netready.engine.stun_stats import in_flight_cutoff_ns
 from netready.errors import UsageError
 from netready.report.files import write_atomic
 
@@ -104,16 +105,13 @@ def stamp_rows(evidence: dict[str, Any], where: str) -> list[Row]:
 
 
 def _stun_in_flight_cutoff(evidence: dict[str, Any]) -> int | None:
-    """As netready.engine.stun_stats: in an interrupted run, requests sent less than a reply
-    timeout before the end without an answer are unknown, not lost."""
+    """The stream's in-flight cutoff (`stun_stats.in_flight_cutoff_ns`) from its evidence."""
     stream = evidence.get("stream", {})
-    if not stream.get("interrupted"):
-        return None
     finished = _int(stream.get("finished_ns"), "evidence.stream.finished_ns")
     timeout = stream.get("reply_timeout_s")
     if finished is None or not isinstance(timeout, int | float):
         return None
-    return finished - int(timeout * 1e9)
+    return in_flight_cutoff_ns(bool(stream.get("interrupted")), finished, float(timeout))
 
 
 def stun_rows(evidence: dict[str, Any], where: str) -> list[Row]:

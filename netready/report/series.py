@@ -16,12 +16,12 @@ from typing import Any, cast
 from netready.engine.stats import (
     JITTER_WARMUP_PACKETS,
     NS_PER_MS,
-    _down,
-    _loss_shares,
-    _received,
-    _rtt,
-    _up,
+    down_transit_ns,
+    loss_shares,
+    received_samples,
     rfc3550_jitter_ns,
+    rtt_ns,
+    up_transit_ns,
 )
 from netready.probes.voice import VoiceRun
 from netready.probes.voice_io import VoiceSample
@@ -142,26 +142,26 @@ def _stamp(evidence: dict[str, Any], rows: Sequence[Any]) -> VoiceSeries | None:
     end = max(s.t1_ns for s in samples)
     method = str(evidence.get("delay_method", "estimated_rtt_half"))
     out = VoiceSeries("stamp", method, (end - t0) / NS_PER_S, packets=len(samples))
-    got = sorted(_received(cast(VoiceRun, _Samples(samples))), key=lambda s: s.seq)
+    got = sorted(received_samples(cast(VoiceRun, _Samples(samples))), key=lambda s: s.seq)
     x = {s.seq: (s.t1_ns - t0) / NS_PER_S for s in samples}
     if method == "measured":
         out.delay = [
-            Series("up", [(x[s.seq], _up(s) / NS_PER_MS) for s in got]),
-            Series("down", [(x[s.seq], _down(s) / NS_PER_MS) for s in got]),
+            Series("up", [(x[s.seq], up_transit_ns(s) / NS_PER_MS) for s in got]),
+            Series("down", [(x[s.seq], down_transit_ns(s) / NS_PER_MS) for s in got]),
         ]
     else:
-        out.delay = [Series("rtt_half", [(x[s.seq], _rtt(s) / (2 * NS_PER_MS)) for s in got])]
+        out.delay = [Series("rtt_half", [(x[s.seq], rtt_ns(s) / (2 * NS_PER_MS)) for s in got])]
     if len(got) > 1:
         by_reflector = sorted(got, key=lambda s: s.reflector_seq or 0)
         by_arrival = sorted(got, key=lambda s: s.arrival_index or 0)
         out.jitter = [
-            Series("up", _jitter_points(by_reflector, _up, t0)),
-            Series("down", _jitter_points(by_arrival, _down, t0)),
+            Series("up", _jitter_points(by_reflector, up_transit_ns, t0)),
+            Series("down", _jitter_points(by_arrival, down_transit_ns, t0)),
         ]
         if len(got) > JITTER_WARMUP_PACKETS:
             out.warmup_until_s = x[by_reflector[JITTER_WARMUP_PACKETS].seq]
     if got:
-        up, down, _, _ = _loss_shares(got)
+        up, down, _, _ = loss_shares(got)
         answered = {s.seq for s in got}
         for key, shares in (("up", up), ("down", down)):
             out.losses[key] = [
