@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -13,6 +14,18 @@ from pathlib import Path
 import pytest
 
 SBIN_DIRS = "/usr/local/sbin:/usr/sbin:/sbin"
+GUARD_DIR = Path(__file__).with_name("guard")
+
+# No test, and no Python process a test starts, may reach the platform's real servers or
+# the system resolvers (tests/guard/sitecustomize.py says how): here and in every child.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p
+)
+_spec = importlib.util.spec_from_file_location(
+    "netready_test_guard", GUARD_DIR / "sitecustomize.py"
+)
+assert _spec is not None and _spec.loader is not None
+_spec.loader.exec_module(importlib.util.module_from_spec(_spec))  # the guard in this process
 
 
 def in_ci() -> bool:
