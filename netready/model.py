@@ -83,6 +83,11 @@ class CheckResult:
         }
 
 
+def reached_key(transport: str, address: str, port: int) -> str:
+    """How evidence `reached` names an endpoint that answered: "udp/203.0.113.4:3478"."""
+    return f"{transport}/{address}:{port}"
+
+
 def verdict_for(results: list[CheckResult], interrupted: bool = False) -> Verdict:
     """FAIL if a requirement is not met, INCOMPLETE if something could not be measured."""
     if interrupted:
@@ -159,3 +164,5 @@ class Profile:
     responder: str  # "ADDR[:PORT]" of `netready responder`, "" if none
     checks: dict[str, dict[str, Any]]  # check id -> raw params table, validated by the loader
     source: str = ""  # where the requirements come from (document, section)
+    # hosts whose UDP ports the responder serves on its own address (it "stands in" for them)
+    responder_stands_in: tuple[str, ...] = ()

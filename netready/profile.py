@@ -238,7 +238,22 @@ def _profile(merged: Layer, digest: str, hosts: dict[str, str], responder: str) 
         responder=responder,
         checks=merged.checks,
         source=merged.meta.get("source", ""),
+        responder_stands_in=_stands_in(merged),
     )
+
+
+def _stands_in(merged: Layer) -> tuple[str, ...]:
+    """`responder_stands_in_for`, each name checked against the merged [hosts]."""
+    names = tuple(n for n in merged.meta.get("responder_stands_in_for", "").split(",") if n)
+    for name in names:
+        if name not in merged.hosts:
+            hint = did_you_mean(name, merged.hosts)
+            raise ProfileError(
+                merged.file,
+                "profile.responder_stands_in_for",
+                f"no host '{name}' in [hosts] (hosts: {', '.join(merged.hosts)}){hint}",
+            )
+    return names
 
 
 def load_profile(

@@ -25,7 +25,7 @@ from netready.params import (
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 SECTIONS = ("profile", "hosts", "targets", "rules", "checks")
-PROFILE_KEYS = ("name", "title", "source", "extends", "responder")
+PROFILE_KEYS = ("name", "title", "source", "extends", "responder", "responder_stands_in_for")
 RULE_KEYS = (
     "name",
     "protocol",
@@ -200,7 +200,23 @@ def _profile_meta(data: Mapping[str, Any], file: str) -> dict[str, str]:
             raise ProfileError(file, "profile.responder", problem)
     if "extends" in meta and not meta["extends"]:
         raise ProfileError(file, "profile.extends", "must not be empty")
+    if "responder_stands_in_for" in table:
+        meta["responder_stands_in_for"] = _host_list(
+            table["responder_stands_in_for"], file, "profile.responder_stands_in_for"
+        )
     return meta
+
+
+def _host_list(value: Any, file: str, where: str) -> str:
+    """A list of host keys (["pbx", "stun"]), kept comma-joined; checked against [hosts] later."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProfileError(
+            file, where, f'expected host names like ["pbx", "stun"], not {toml_type(value)}'
+        )
+    for name in value:
+        if not NAME_RE.match(name):
+            raise ProfileError(file, where, f"'{name}' is not a valid host key")
+    return ",".join(value)
 
 
 def _hosts(data: Mapping[str, Any], file: str) -> dict[str, str]:

@@ -33,6 +33,9 @@ class RunContext:
     duration_s: float | None = None  # --duration, overrides the check's own default
     cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
     live: LiveFn = _no_live  # running figures of a stream, for live charts
+    # facts one check found that later checks of the same run may reuse (e.g. "a responder
+    # echoes at this address"); one dict per run, never shared between runs
+    shared: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class Check(ABC):

@@ -1,14 +1,16 @@
 """The `firewall` check kind: is every port of one profile rule reachable from this site?
 
-One check `firewall.<rule>` per profile rule. TCP rules: a handshake to every port
-(`netready.probes.tcp`); every port that did not complete one is blocked, and its
-state (`filtered`: silence, a firewall drops the SYN; `closed`: a TCP reset, a
-firewall rejects it or nothing listens; `reset_after_connect`; `unreachable`) is
-in evidence `port_states` with the probe's detail. UDP rules: an echo through
-`netready responder` for every port of every range (`netready.probes.udp_sweep`);
-a silent port is probed at least 1 + UDP_MIN_RETRIES times, with a timer that
-adapts to the round-trip times measured so far (shared by the rules to one
-address), before it is called blocked.
+One check `firewall.<rule>` per profile rule, decided by the strongest evidence available;
+`method` names how, evidence `destination` the address actually tested (ARCHITECTURE.md 8).
+TCP rules: a handshake to every port of the rule's host (`netready.probes.tcp`); every port
+that did not complete one is blocked, and its state is in evidence `port_states` with the
+probe's detail; the reason words each state as it is (`filtered`: "no answer: a firewall
+drops it"; `closed`: "refused (reset): nothing listens there, or a firewall rejects it";
+`reset_after_connect`; `unreachable`: the ICMP error or local policy, with a remediation
+about the route). UDP rules: the ladder of `firewall_udp` (the service's own protocol,
+the responder at the host, the responder standing in for the host, egress only); a silent
+port is probed at least 1 + UDP_MIN_RETRIES times, with a timer that adapts to the
+round-trip times measured so far in the run, before it is called blocked.
 
 Evidence `ports` = {open, blocked, not_tested} as compact ranges. A failed rule
 gets a remediation sentence with the firewall rule line naming the exact ports
@@ -28,17 +30,30 @@ rules get TTL-limited probes (egress only, never a pass): both in `firewall_path
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from netready.checks.base import Check, RunContext, register
 from netready.checks.firewall_params import FirewallParams
-from netready.checks.firewall_paths import proxy_verdict, tcp_via_proxy, udp_firewalk
+from netready.checks.firewall_paths import (
+    proxy_verdict,
+    quick_sample,
+    tcp_via_proxy,
+    udp_firewalk,
+)
+from netready.checks.firewall_udp import decide_udp
 from netready.checktexts import text
 from netready.model import CheckResult, Rule, Status
+from netready.probes.errors import NETWORK_ERRNO_WORDS
 from netready.probes.proxy import select_proxy
-from netready.probes.tcp import CLOSED, FILTERED, RESET_AFTER_CONNECT, probe_tcp_ports
-from netready.probes.udp_sweep import DEFAULT_RETRIES, RttEstimator, compact_ranges, sweep_udp
+from netready.probes.tcp import (
+    CLOSED,
+    FILTERED,
+    RESET_AFTER_CONNECT,
+    STATE_WORDS,
+    UNREACHABLE,
+    probe_tcp_ports,
+)
+from netready.probes.udp_sweep import DEFAULT_RETRIES, compact_ranges
 
 #: A silent UDP port is probed at least this many times again (a datagram has no handshake,
 #: so loss on the path looks like a block); `retries` of the check applies when higher.
@@ -51,8 +66,6 @@ TCP_MEANING = {
         "connected, then reset: a middlebox let the SYN through, then killed the flow"
     ),
 }
-#: Round-trip estimators per address, shared by the UDP rules of one run.
-_RTT: dict[str, RttEstimator] = {}
 
 
 def rule_title(rule: Rule) -> str:
@@ -86,24 +99,9 @@ def _ports(rule: Rule) -> list[int]:
     return [p for r in rule.ports for p in r.ports()]
 
 
-def quick_sample(rule: Rule, samples: int, rng: random.Random | None = None) -> list[int]:
-    """Ports probed in quick mode: per range its first, last and `samples - 2` random
-    ports between (a range of at most `samples` ports is probed whole); sorted."""
-    rng = rng or random.Random()
-    chosen: set[int] = set()
-    for r in rule.ports:
-        ports = r.ports()
-        if len(ports) <= max(samples, 2):
-            chosen.update(ports)
-            continue
-        chosen.update((r.first, r.last))
-        chosen.update(rng.sample(range(r.first + 1, r.last), max(samples - 2, 0)))
-    return sorted(chosen)
-
-
 @register
 class FirewallCheck(Check):
-    """Probes each port of a rule: TCP handshakes, or UDP echoes through the responder."""
+    """Decides each port of a rule by the strongest evidence available (`firewall_udp`)."""
 
     kind = "firewall"
     Params = FirewallParams
@@ -113,31 +111,49 @@ class FirewallCheck(Check):
         p: FirewallParams = params
         ports = p.rule.port_count() if p.rule else 0
         retries = max(p.retries, UDP_MIN_RETRIES)
-        if p.rule and p.rule.transport == "udp" and not p.responder:
+        walk = 0.0
+        if p.rule and p.rule.transport == "udp":
             probed = p.firewalk_samples * len(p.rule.ports) if p.firewalk_samples else ports
-            return 30.0 + p.max_ttl * p.timeout_s * 2 + probed * p.timeout_s
-        return 30.0 + ports * 0.01 + p.timeout_s * (retries + 2) * 2
+            walk = p.max_ttl * p.timeout_s * 2 + probed * p.timeout_s
+        return 40.0 + walk + ports * 0.01 + p.timeout_s * (retries + 2) * 2
 
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:
         p: FirewallParams = params
         assert p.rule is not None, "the planner sets the rule"
         result = CheckResult(id=check_id, title=rule_title(p.rule), status=Status.NOT_TESTED)
+        result.evidence.update(
+            host=p.rule.host,
+            host_address=p.address,
+            transport=p.rule.transport,
+            function=p.rule.function,
+        )
         every = _ports(p.rule)
         probed = quick_sample(p.rule, p.quick_samples) if ctx.quick else every
         sampled = len(probed) < len(every)
         proxy = select_proxy(p.proxy, p.address) if p.rule.transport == "tcp" else None
+        destination = p.address
+        note = ""
         if proxy is not None:
             open_, blocked, detail = await tcp_via_proxy(p, proxy, probed)
             result.method = "http-connect via proxy"
         elif p.rule.transport == "tcp":
             open_, blocked, detail = await _tcp(p, probed)
             result.method = "tcp-connect"
-        elif not p.responder:
-            walked = quick_sample(p.rule, p.firewalk_samples) if p.firewalk_samples else every
-            return await udp_firewalk(result, p, every, walked)
         else:
-            open_, blocked, detail = await _udp(p, ctx, probed)
-            result.method = "udp-echo via netready responder"
+            decision = await decide_udp(p, ctx, probed)
+            if decision is None:
+                walked = quick_sample(p.rule, p.firewalk_samples) if p.firewalk_samples else every
+                result.evidence["destination"] = p.address
+                return await udp_firewalk(result, p, every, walked)
+            result.method = decision.method
+            destination, note = decision.destination, decision.note
+            open_, blocked, detail = decision.open, decision.blocked, decision.evidence
+            if decision.untested_reason:
+                result.evidence.update(destination=destination, **detail)
+                result.evidence["ports"] = _port_sets([], [], every)
+                result.reason = decision.untested_reason
+                return result
+        result.evidence["destination"] = destination
         untested = sorted(set(every) - set(open_) - set(blocked))
         result.evidence["ports"] = _port_sets(open_, blocked, untested)
         if sampled:
@@ -151,6 +167,8 @@ class FirewallCheck(Check):
         }
         failed_probes = sorted(set(probed) - set(open_) - set(blocked))
         _judge(result, p, blocked, failed_probes, len(probed) if sampled else None)
+        if note:
+            result.reason = "; ".join(part for part in (result.reason, note) if part)
         if proxy is not None:
             proxy_verdict(result, p.rule, proxy, p.address)
         return result
@@ -174,18 +192,62 @@ def _judge(
     if blocked:
         ranges = compact_ranges(blocked)
         result.status = Status.FAIL
-        result.reason = (
-            f"{len(blocked)} of {p.rule.port_count()} {p.rule.transport.upper()} "
-            f"port(s) to {p.address} did not answer: {ranges}"
-        ) + (f" ({quick})" if quick else "")
-        result.remediation = remediation(p.rule, p.address, ranges)
-        result.evidence["remediation_de"] = remediation(p.rule, p.address, ranges, "de")
+        result.reason = _blocked_reason(result, p, blocked) + (f" ({quick})" if quick else "")
+        result.remediation = _remediation_for(result, p, ranges)
+        result.evidence["remediation_de"] = _remediation_for(result, p, ranges, "de")
     elif untested:
+        why = _send_error_words(result.evidence.get("send_errors", {}))
         result.reason = f"{len(untested)} port(s) could not be probed: {compact_ranges(untested)}"
+        if why:
+            result.reason += f" ({why})"
+            result.remediation = text(
+                "firewall", "remediation_unreachable", address=p.address, why=why
+            )
     else:
         result.status = Status.PASS
         result.reason = quick
     return result
+
+
+def _blocked_reason(result: CheckResult, p: FirewallParams, blocked: list[int]) -> str:
+    """What happened to the blocked ports, in the words that fit each TCP state."""
+    assert p.rule is not None
+    head = f"{len(blocked)} of {p.rule.port_count()} {p.rule.transport.upper()} port(s) to "
+    head += result.evidence.get("destination", p.address)
+    states: dict[str, dict[str, str]] = result.evidence.get("port_states", {})
+    if p.rule.transport != "tcp" or not states:
+        return f"{head} did not answer: {compact_ranges(blocked)}"
+    by_state: dict[str, list[int]] = {}
+    for port in blocked:
+        state = states.get(str(port), {}).get("state", FILTERED)
+        by_state.setdefault(state, []).append(port)
+    parts = []
+    for state, ports in sorted(by_state.items()):
+        words = STATE_WORDS.get(state) or states[str(ports[0])].get("detail", state)
+        parts.append(f"{compact_ranges(ports)} {words}")
+    return f"{head} not reachable: " + "; ".join(parts)
+
+
+def _remediation_for(result: CheckResult, p: FirewallParams, ranges: str, lang: str = "en") -> str:
+    """The fix for the blocked ports: a reset asks for the service or a reject rule."""
+    assert p.rule is not None
+    states: dict[str, dict[str, str]] = result.evidence.get("port_states", {})
+    kinds = {v.get("state") for v in states.values()}
+    if p.rule.transport == "tcp" and kinds == {CLOSED}:
+        return text(
+            "firewall", "remediation_reset", lang, address=p.address, ports=ranges,
+            function=p.rule.function,
+        )  # fmt: skip
+    if p.rule.transport == "tcp" and kinds == {UNREACHABLE}:
+        why = next(iter(states.values())).get("detail", "unreachable")
+        return text("firewall", "remediation_unreachable", lang, address=p.address, why=why)
+    return remediation(p.rule, p.address, ranges, lang)
+
+
+def _send_error_words(errors: dict[str, int]) -> str:
+    """'network unreachable' etc. for the errno names a sweep counted, '' if none."""
+    words = [NETWORK_ERRNO_WORDS.get(name, name) for name in sorted(errors)]
+    return ", ".join(words)
 
 
 def _port_sets(open_: list[int], blocked: list[int], untested: list[int]) -> dict[str, str]:
@@ -216,28 +278,3 @@ async def _tcp(p: FirewallParams, ports: list[int]) -> tuple[list[int], list[int
     if rtts:
         detail["connect_ms_max"] = max(rtts)
     return open_, blocked, detail
-
-
-async def _udp(
-    p: FirewallParams, ctx: RunContext, ports: list[int]
-) -> tuple[list[int], list[int], dict[str, Any]]:
-    retries = max(p.retries, UDP_MIN_RETRIES)
-    sweep = await sweep_udp(
-        p.address,
-        ports,
-        timeout_s=p.timeout_s,
-        retries=retries,
-        window=p.udp_window,
-        progress=ctx.progress,
-        rtt=_RTT.setdefault(p.address, RttEstimator()),
-    )
-    detail: dict[str, Any] = {
-        "address": p.address,
-        "probes_sent": sweep.sent,
-        "probes_retried": sweep.retried,
-        "attempts_per_silent_port": retries + 1,
-        "sweep_s": round(sweep.duration_s, 3),
-    }
-    if sweep.rtt_ms:
-        detail["rtt_ms"] = sweep.rtt_ms
-    return sorted(sweep.open), sorted(sweep.blocked), detail

@@ -25,3 +25,7 @@ class FirewallParams:
     rule: Rule | None = field(default=None, metadata={PLANNER_ONLY: True})
     address: str = field(default="", metadata={PLANNER_ONLY: True})
     responder: str = field(default="", metadata={PLANNER_ONLY: True})
+    # the responder serves this rule's host's UDP ports on its own address (profile
+    # `responder_stands_in_for`), and the ports that tell whether anything echoes at the host
+    stands_in: bool = field(default=False, metadata={PLANNER_ONLY: True})
+    host_probe_ports: tuple[int, ...] = field(default=(), metadata={PLANNER_ONLY: True})

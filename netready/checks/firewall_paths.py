@@ -16,6 +16,7 @@ demonstrably stops a port (see the probe module's doc for why consistent silence
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from netready.checks.firewall_params import FirewallParams
@@ -24,6 +25,22 @@ from netready.model import CheckResult, Rule, Status
 from netready.probes.firewalk import firewalk, have_raw_socket
 from netready.probes.proxy import BLOCKED, OPEN, Proxy, connect_ports_via_proxy
 from netready.probes.udp_sweep import compact_ranges
+
+
+def quick_sample(rule: Rule, samples: int, rng: random.Random | None = None) -> list[int]:
+    """Ports probed in quick mode: per range its first, last and `samples - 2` random
+    ports between (a range of at most `samples` ports is probed whole); sorted."""
+    rng = rng or random.Random()
+    chosen: set[int] = set()
+    for r in rule.ports:
+        ports = r.ports()
+        if len(ports) <= max(samples, 2):
+            chosen.update(ports)
+            continue
+        chosen.update((r.first, r.last))
+        chosen.update(rng.sample(range(r.first + 1, r.last), max(samples - 2, 0)))
+    return sorted(chosen)
+
 
 FIREWALK_METHOD = "udp-ttl-limited (firewalk, egress only)"
 #: A silent port is sent at least this many times again at TTL edge + 1.

@@ -26,7 +26,7 @@ from netready.checks.base import Check, RunContext, register
 from netready.checks.sip_params import SipParams
 from netready.checktexts import text
 from netready.engine.runner import PlannedCheck
-from netready.model import CheckResult, Profile, Status
+from netready.model import CheckResult, Profile, Status, reached_key
 from netready.probes.sip import (
     ECHO_CONTENT_TYPE,
     Change,
@@ -101,6 +101,8 @@ async def _run_options(check_id: str, p: SipParams) -> CheckResult:
     if ex.response is not None and ex.rtt_ms is not None:
         result.metrics = {"rtt_ms": round(ex.rtt_ms, 3), "status_code": float(ex.response.status)}
         result.status = Status.PASS
+        transport = "udp" if p.transport == "udp" else "tcp"
+        result.evidence["reached"] = [reached_key(transport, p.address, p.port)]
         result.reason = (
             f"a SIP server answered OPTIONS on {where} with '{ex.response.start_line[8:]}' "
             f"in {ex.rtt_ms:.1f} ms"

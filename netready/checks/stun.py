@@ -25,7 +25,7 @@ from netready.checks.base import Check, RunContext, register
 from netready.checks.stun_params import StunParams
 from netready.checktexts import text
 from netready.engine.runner import PlannedCheck
-from netready.model import CheckResult, Profile, Rule, Status
+from netready.model import CheckResult, Profile, Rule, Status, reached_key
 from netready.probes import nat
 from netready.probes.nat import Endpoint
 from netready.probes.stun_client import (
@@ -163,6 +163,8 @@ class StunCheck(Check):
             await self._udp(result, p, port, ctx)
         if result.status == Status.FAIL:
             result.remediation = _remediation(p.rule, p.address, port)
+        else:
+            result.evidence["reached"] = [reached_key(p.rule.transport, p.address, port)]
         return result
 
     async def _tcp(self, result: CheckResult, p: StunParams, port: int) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from netready.checks.base import Check, RunContext, register
 from netready.checks.tls_params import TlsParams
 from netready.checktexts import text
-from netready.model import CheckResult, Rule, Status
+from netready.model import CheckResult, Rule, Status, reached_key
 from netready.probes.proxy import probe_tls_via_proxy, select_proxy
 from netready.probes.tls import TlsProbeResult, interception, probe_tls
 from netready.probes.udp_sweep import compact_ranges
@@ -155,6 +155,9 @@ def _judge(
         "interception": bool(intercepted),
         "per_port": {str(r.port): port_evidence(r, mismatches[r.port]) for r in probes},
     }
+    connected = [r.port for r in probes if r.connected]
+    if connected:  # a completed TCP handshake proves the port open, whatever TLS did
+        result.evidence["reached"] = [reached_key("tcp", p.address, port) for port in connected]
     times = [r.handshake_ms for r in probes if r.handshake_ms is not None]
     result.metrics = {
         "ports_ok": float(len(probes) - len(intercepted) - len(failed) - len(untested)),

@@ -28,7 +28,7 @@ from netready.checks.tls_params import TlsParams
 from netready.checks.turn_params import PASSWORD_ENV, USERNAME_ENV, TurnParams
 from netready.checktexts import text
 from netready.engine.runner import PlannedCheck
-from netready.model import CheckResult, Profile, Rule, Status
+from netready.model import CheckResult, Profile, Rule, Status, reached_key
 from netready.probes.tls import CertInfo, interception
 from netready.probes.turn import Endpoint, TurnProbeResult, probe_turn
 
@@ -154,6 +154,8 @@ def _judge(result: CheckResult, p: TurnParams, port: int, r: TurnProbeResult) ->
     }
     server = f"{p.address}:{port}/{r.transport}"
     result.status = Status.FAIL
+    if r.stage in ("permission", "relay", "done") or r.auth_rejected:  # Allocate answered
+        result.evidence["reached"] = [reached_key(p.rule.transport, p.address, port)]
     if r.cert_refused:
         issuer = r.certificate.issuer if r.certificate else "(none)"
         result.reason = (

@@ -17,12 +17,14 @@ from netready.checks.voice_params import VoiceParams
 from netready.checktexts import text
 from netready.engine.stats import voice_metrics
 from netready.engine.stun_stats import stun_metrics
-from netready.model import CheckResult, Limit, Status, Target
+from netready.model import CheckResult, Limit, Status, Target, reached_key
 from netready.probes.stun_stream import StunRun, run_stun_stream
 from netready.probes.voice import VoiceRun, run_voice_stream
 from netready.responder.keys import load_hmac_keys
 
 KIND = "media.voice"
+#: Ports of the media range the preflight tries before it gives up on the responder.
+PREFLIGHT_TRIES = 3
 PREFLIGHT_PPS = 10  # the preflight: 10 packets in 1 s, replies awaited for 1 s
 PREFLIGHT_S = 1.0
 # target metric -> the per-direction metrics it limits
@@ -104,12 +106,20 @@ class VoiceCheck(Check):
     async def _stamp(
         self, result: CheckResult, p: VoiceParams, ctx: RunContext, why: list[str]
     ) -> bool:
-        host, port = destination(p)
-        pre = await asyncio.to_thread(_voice_stream, host, port, p, ctx, True)
-        if not _received(pre):
+        tried: list[int] = []
+        for _ in range(PREFLIGHT_TRIES if p.media_ports[0] else 1):
+            host, port = destination(p)  # another port of the range if one is blocked
+            if port in tried:
+                continue
+            tried.append(port)
+            pre = await asyncio.to_thread(_voice_stream, host, port, p, ctx, True)
+            if _received(pre):
+                break
+        else:
+            ports = ", ".join(str(t) for t in tried)
             why.append(
-                f"the responder at {host}:{port} did not answer within 1 s (not running, "
-                "or UDP to it is blocked)"
+                f"the responder at {host} did not answer within 1 s on port(s) {ports} (not "
+                "running, or UDP to it is blocked)"
             )
             return False
         run = await asyncio.to_thread(_voice_stream, host, port, p, ctx, False)
@@ -124,6 +134,8 @@ class VoiceCheck(Check):
             "pacing_realtime": run.realtime,
             **evidence,
         }
+        if _received(run):
+            result.evidence["reached"] = [reached_key("udp", host, port)]
         _judge(result, run.interrupted)
         return True
 

@@ -10,6 +10,7 @@ from netready.checks import registry
 from netready.checks.dns import plan_dns
 from netready.checks.firewall import rule_title
 from netready.checks.firewall_params import FirewallParams
+from netready.checks.firewall_udp import preflight_ports
 from netready.checks.h323 import plan_h323
 from netready.checks.ldaps import plan_ldaps
 from netready.checks.mtu import plan_mtu
@@ -88,7 +89,12 @@ def build_plan(profile: Profile, only: Iterable[str] = ()) -> list[PlannedCheck]
         if not address:
             skip = rule.condition or f"host '{rule.host}' has no address"
         params = dataclasses.replace(
-            fw_defaults, rule=rule, address=address, responder=profile.responder
+            fw_defaults,
+            rule=rule,
+            address=address,
+            responder=profile.responder,
+            stands_in=rule.host in profile.responder_stands_in,
+            host_probe_ports=echo_probe_ports(profile, rule.host),
         )
         plan.append(
             PlannedCheck(
@@ -104,6 +110,17 @@ def build_plan(profile: Profile, only: Iterable[str] = ()) -> list[PlannedCheck]
     plan += plan_ldaps(profile) + plan_sip(profile) + plan_qos(profile) + plan_mtu(profile)
     plan += plan_h323(profile)
     return _select(plan, list(only))
+
+
+def echo_probe_ports(profile: Profile, host: str) -> tuple[int, ...]:
+    """The preflight ports of every UDP echo rule of `host`: does anything echo there?"""
+    ports = {
+        port
+        for rule in profile.rules
+        if rule.host == host and rule.transport == "udp" and rule.verify == "echo"
+        for port in preflight_ports(rule)
+    }
+    return tuple(sorted(ports))
 
 
 def tls_plan(profile: Profile) -> list[PlannedCheck]:

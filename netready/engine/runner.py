@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import sys
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 from netready.checks.base import Check, RunContext
 from netready.engine.clocks import utc_now_iso
+from netready.engine.reconcile import reconcile
 from netready.events import (
     CheckFinished,
     CheckStarted,
@@ -25,6 +27,7 @@ from netready.events import (
     Subscriber,
 )
 from netready.model import CheckResult, Status, Verdict, verdict_for
+from netready.probes.errors import NETWORK_REMEDIATION, network_failure
 
 CANCEL_GRACE_S = 5.0  # a cancelled check gets this long to hand back what it measured
 
@@ -71,6 +74,7 @@ class Runner:
         self.quick = quick
         self.duration_s = duration_s
         self.cancelled = threading.Event()
+        self.shared: dict[str, Any] = {}  # RunContext.shared: facts checks hand on within a run
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -115,6 +119,8 @@ class Runner:
                 result = await self._run_one(planned)
             outcome.results.append(result)
             self.emit(CheckFinished(result))
+        for corrected in reconcile(outcome.results):  # one report never contradicts itself
+            self.emit(CheckFinished(corrected))
         outcome.interrupted = outcome.interrupted or self.cancelled.is_set()
         outcome.finished_at = utc_now_iso()
         self.emit(RunFinished(str(outcome.verdict), outcome.interrupted, outcome.finished_at))
@@ -131,6 +137,7 @@ class Runner:
             duration_s=self.duration_s,
             cancelled=self.cancelled,
             live=lambda values: self.emit(Live(planned.id, values)),
+            shared=self.shared,
         )
         try:
             timeout = planned.check.timeout_s(planned.params, ctx)
@@ -179,10 +186,22 @@ def _result_of(planned: PlannedCheck, task: asyncio.Future[CheckResult]) -> Chec
 
 
 def _error(planned: PlannedCheck, exc: BaseException) -> CheckResult:
+    failure = network_failure(exc)
+    if failure:  # no route, host unreachable, no local address: a finding, not a crash
+        status = Status.NOT_TESTED if isinstance(exc, OSError) and _local(exc) else Status.FAIL
+        result = _not_run(planned, f"{failure} ({exc})", status)
+        result.remediation = NETWORK_REMEDIATION
+        result.evidence["network_error"] = errno.errorcode.get(getattr(exc, "errno", 0) or 0, "")
+        return result
     where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     at = f" (at {where[0].name}:{where[0].lineno})" if where else ""
     reason = f"internal error in the check: {type(exc).__name__}: {exc}{at}"
     return _not_run(planned, reason, Status.ERROR)
+
+
+def _local(exc: OSError) -> bool:
+    """This machine's own setup is what failed (no usable local address): nothing measured."""
+    return exc.errno == errno.EADDRNOTAVAIL
 
 
 def _not_run(planned: PlannedCheck, reason: str, status: Status = Status.NOT_TESTED) -> CheckResult:

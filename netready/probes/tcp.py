@@ -38,6 +38,12 @@ FILTERED = "filtered"
 RESET_AFTER_CONNECT = "reset_after_connect"
 UNREACHABLE = "unreachable"
 RETRY_STATES = frozenset({FILTERED, UNREACHABLE})
+#: A port that did not open, in words that fit its state (reasons of the firewall check).
+STATE_WORDS = {
+    FILTERED: "no answer: a firewall drops it",
+    CLOSED: "refused (reset): nothing listens there, or a firewall rejects it",
+    RESET_AFTER_CONNECT: "connected, then reset: a middlebox killed the flow",
+}
 
 _UNREACHABLE_ERRNOS = {
     errno.EHOSTUNREACH: "host unreachable (ICMP)",

@@ -49,7 +49,8 @@ def test_silent_responder_falls_back_to_stun(tmp_path: Path, config_dir: Path) -
     assert isinstance(evidence, dict)
     assert evidence["directions_separated"] is False
     because = str(evidence["fallback_because"])
-    assert f"127.0.0.1:{rtp}" in because or f"127.0.0.1:{rtp + 1}" in because
+    assert "the responder at 127.0.0.1 did not answer" in because
+    assert str(rtp) in because or str(rtp + 1) in because  # the ports it tried are named
     metrics = voice["metrics"]
     assert isinstance(metrics, dict)
     assert metrics["delay_up_ms"] == metrics["delay_down_ms"]
