@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME|PATH",
         help="also serve every UDP and TCP port of this profile's rules",
     )
+    resp.add_argument(
+        "--metrics",
+        metavar="ADDR:PORT",
+        help="serve OpenMetrics (Prometheus) counters on http://ADDR:PORT/metrics, bound to "
+        "that address only (e.g. 127.0.0.1:9862; default: off)",
+    )
     ver = sub.add_parser("verify", help="check a report's signature and document")
     ver.add_argument("report", metavar="REPORT")
     ver.add_argument(

@@ -164,8 +164,25 @@ def cmd_responder(args: argparse.Namespace, env: Env) -> int:
     from netready.responder.cli import responder_config
     from netready.responder.server import Responder
 
+    metrics_address = None
+    if args.metrics is not None:
+        from netready.responder.metrics import parse_metrics_address
+
+        metrics_address = parse_metrics_address(args.metrics)
     config = responder_config(args, env.environ)
-    Responder(config, log=env.say).serve_forever()
+    responder = Responder(config, log=env.say)
+    if metrics_address is None:
+        responder.serve_forever()
+        return ExitCode.PASS
+    from netready.responder.metrics import MetricsServer
+
+    metrics = MetricsServer(*metrics_address, responder)
+    metrics.start()
+    env.say(f"netready responder metrics on {metrics.url}")
+    try:
+        responder.serve_forever()
+    finally:
+        metrics.stop()
     return ExitCode.PASS
 
 
