@@ -26,6 +26,7 @@ from netready.session import (
     default_out_dir,
     run_and_report,
 )
+from netready.termtext import visible
 
 
 def _signing_key(env: Env) -> SecretKey:
@@ -111,8 +112,8 @@ def cmd_verify(args: argparse.Namespace, env: Env) -> int:
 
     pub = Path(args.public_key) if args.public_key else None
     outcome = verify_report(Path(args.report), pub)
-    for line in outcome.lines:
-        env.stdout.write(line + "\n")
+    for line in outcome.lines:  # may quote the report's own (untrusted) text
+        env.stdout.write(visible(line) + "\n")
     env.stdout.write(("OK" if outcome.ok else "NOT VERIFIED") + "\n")
     return ExitCode.PASS if outcome.ok else ExitCode.FAIL
 
