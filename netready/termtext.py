@@ -33,6 +33,18 @@ _TABLE: dict[int, str] = {
 }
 
 
+_JSON_TABLE: dict[int, str] = {
+    code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *_UNICODE_CONTROLS)
+}
+
+
 def visible(text: str) -> str:
     """`text` with every terminal control character shown as an escape (e.g. `\\x1b`)."""
     return text.translate(_TABLE)
+
+
+def json_visible(json_text: str) -> str:
+    """JSON text (C0 controls already escaped by `json.dumps`) with DEL, the C1 controls
+    and the Unicode controls written as \\u escapes too: the same JSON value, safe on a
+    terminal."""
+    return json_text.translate(_JSON_TABLE)

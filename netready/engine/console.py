@@ -20,7 +20,7 @@ from netready.events import (
     RunStarted,
 )
 from netready.model import CheckResult
-from netready.termtext import visible
+from netready.termtext import json_visible, visible
 
 _MARK = {
     "pass": "PASS",
@@ -109,7 +109,7 @@ class JsonLinesWriter:
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        line = json.dumps(event.to_dict(), ensure_ascii=False, sort_keys=True)
+        line = json_visible(json.dumps(event.to_dict(), ensure_ascii=False, sort_keys=True))
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()

@@ -66,3 +66,16 @@ def test_stderr_diagnostics_show_controls() -> None:
     Env(stdout=io.StringIO(), stderr=err, environ={}).say(f"netready: error: {HOSTILE}")
     assert not control_characters(err.getvalue()), err.getvalue()
     assert err.getvalue().count("\n") == 1
+
+
+def test_json_lines_carry_the_same_value_without_raw_controls() -> None:
+    import json
+
+    from netready.engine.console import JsonLinesWriter
+
+    out = io.StringIO()
+    result = CheckResult(id="sip.options", title="SIP", status=Status.FAIL, reason=HOSTILE)
+    JsonLinesWriter(out)(CheckFinished(result=result))
+    line = out.getvalue()
+    assert not control_characters(line), line
+    assert json.loads(line)["result"]["reason"] == HOSTILE
