@@ -13,7 +13,8 @@ one rule, so counters and drop reasons added later appear without a change here:
 * any other field of `(reason, count)` pairs `X_drops` becomes
   `netready_responder_X_dropped_total{reason=...}` as well.
 
-Besides: `netready_responder_build_info{version,python}`, the start time and the
+Besides: `netready_responder_build_info{version,python}`, the STAMP sessions tracked
+now (`netready_responder_stamp_sessions_active`), the start time and the
 process' own figures (`netready_responder_process_open_fds`, `..._max_fds`, memory,
 CPU), which matter for a responder holding ~16,900 file descriptors. The HTTP server
 (prometheus_client's `start_http_server`) runs on its own daemon thread, bound only to
@@ -82,6 +83,9 @@ class StatsSource(Protocol):
 
     @property
     def echo_stats(self) -> EchoStats: ...
+
+    @property
+    def active_sessions(self) -> int: ...
 
 
 def _reason_pairs(value: object) -> list[tuple[str, int]] | None:
@@ -179,6 +183,11 @@ class ResponderCollector:
             PREFIX + "start_time_seconds",
             "when this responder started, seconds since the Unix epoch",
             value=self._started_at,
+        )
+        yield GaugeMetricFamily(
+            PREFIX + "stamp_sessions_active",
+            "STAMP sessions tracked right now",
+            value=self._source.active_sessions,
         )
         yield from snapshot_families(snapshot_fields(self._source.stats, self._source.echo_stats))
 

@@ -205,6 +205,12 @@ class Responder:
         )
 
     @property
+    def active_sessions(self) -> int:
+        """STAMP sessions tracked right now (read by `--metrics`)."""
+        sessions: Callable[[], int] | None = getattr(self._reflector, "sessions", None)
+        return int(sessions()) if sessions is not None else 0
+
+    @property
     def echo_stats(self) -> EchoStats:
         """The SIP, H.323 and TLS services' counters so far (read by `--metrics`)."""
         return EchoStats(

@@ -201,6 +201,7 @@ def test_prometheus_scrapes_the_responder_counts(
         "netready_responder_stamp_reflected_total": STAMP_PACKETS,
         "sum(netready_responder_udp_echoed_total)": 2 * PROBES_PER_PORT,
         "netready_responder_stamp_sessions_total": 1,
+        "netready_responder_stamp_sessions_active": 1,
         'sum(netready_responder_stamp_dropped_total{job="netready_responder"})': 0,
         "netready_responder_internal_errors_total": 0,
         'count(netready_responder_build_info{version!=""})': 1,
@@ -252,6 +253,7 @@ def test_metrics_port_in_use_is_one_line_and_nothing_else_binds(tmp_path: Path) 
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith(f"netready: error: --metrics 127.0.0.1:{port}: cannot listen")
+    assert "listening" not in proc.stderr  # refused before the responder bound anything
 
 
 @pytest.mark.parametrize("bad", ["9862", "localhost:9862", "127.0.0.1:", "127.0.0.1:99999", "[::1"])

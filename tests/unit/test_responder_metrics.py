@@ -31,6 +31,10 @@ class FakeResponder:
     def echo_stats(self) -> EchoStats:
         return self._echo
 
+    @property
+    def active_sessions(self) -> int:
+        return 2
+
 
 def sample_stats() -> ResponderStats:
     return ResponderStats(
@@ -95,6 +99,8 @@ def test_names_types_units_and_values() -> None:
     start = families["netready_responder_start_time_seconds"]
     assert start.type == "gauge"  # type: ignore[attr-defined]
     assert families["netready_responder_process_open_fds"].type == "gauge"  # type: ignore[attr-defined]
+    active = families["netready_responder_stamp_sessions_active"]
+    assert active.type == "gauge" and active.samples[0].value == 2  # type: ignore[attr-defined]
     assert samples(families, "netready_responder_stamp_reflected") == {(): 100}
     assert samples(families, "netready_responder_stamp_dropped") == {
         (("reason", "malformed"),): 2,
