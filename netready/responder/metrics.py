@@ -11,7 +11,8 @@ one rule, so counters and drop reasons added later appear without a change here:
   broken down by the `(reason, count)` pairs (or mapping) of a field `X_drops` where
   there is one; drops no reason explains are counted as `reason="other"`;
 * any other field of `(reason, count)` pairs `X_drops` becomes
-  `netready_responder_X_dropped_total{reason=...}` as well.
+  `netready_responder_X_dropped_total{reason=...}` as well, and one of another name `Y`
+  becomes `netready_responder_Y_total{reason=...}`.
 
 Besides: `netready_responder_build_info{version,python}`, the STAMP sessions tracked
 now (`netready_responder_stamp_sessions_active`), the start time and the
@@ -150,6 +151,14 @@ def snapshot_families(values: Mapping[str, object]) -> Iterator[Metric]:
             dropped_field = field.removesuffix("_drops") + "_dropped"
             if dropped_field not in values:  # a breakdown without its own total
                 yield _dropped_family(dropped_field, 0, breakdowns[field])
+            continue
+        pairs = None if isinstance(value, str | int) else _reason_pairs(value)
+        if pairs is not None:  # some other breakdown by reason: a counter per reason
+            name, help_text = _name_and_help(field)
+            family = CounterMetricFamily(name, help_text, labels=["reason"])
+            for reason, count in sorted(pairs):
+                family.add_metric([reason], count)
+            yield family
             continue
         if isinstance(value, bool) or not isinstance(value, int):
             continue  # nothing else is a counter

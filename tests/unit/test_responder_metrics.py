@@ -130,6 +130,7 @@ class GrownStats(ResponderStats):
     udp_drops: tuple[tuple[str, int], ...] = ()
     sip_drops: dict[str, int] = dataclasses.field(default_factory=dict)
     stamp_replies_truncated: int = 0
+    tcp_refusals: tuple[tuple[str, int], ...] = ()
     label: str = "not a counter"
 
 
@@ -142,6 +143,7 @@ def test_new_fields_and_drop_reasons_are_exported_generically() -> None:
         udp_drops=(("allow-list", 2),),
         sip_drops={"too-large": 5},
         stamp_replies_truncated=11,
+        tcp_refusals=(("per-source", 3), ("workers", 1)),
     )
     families = exposition(grown)
     assert samples(families, "netready_responder_stamp_dropped") == {
@@ -152,6 +154,10 @@ def test_new_fields_and_drop_reasons_are_exported_generically() -> None:
     # a breakdown without its own total (sip_dropped lives in EchoStats): labelled family once
     assert samples(families, "netready_responder_sip_dropped") == {(("reason", "too-large"),): 5}
     assert samples(families, "netready_responder_stamp_replies_truncated") == {(): 11}
+    assert samples(families, "netready_responder_tcp_refusals") == {
+        (("reason", "per-source"),): 3,
+        (("reason", "workers"),): 1,
+    }
     assert not [name for name in families if "label" in name]
 
 
