@@ -135,3 +135,32 @@ def test_groff_check_would_see_a_mistake(tmp_path: Path) -> None:
     bad.write_text(MAN_PAGE.read_text(encoding="utf-8") + ".NOSUCHMACRO x\n")
     proc = subprocess.run([groff, "-ww", "-z", "-man", str(bad)], capture_output=True, text=True)
     assert "NOSUCHMACRO" in proc.stderr
+
+
+def test_the_units_command_line_is_one_the_responder_accepts(tmp_path: Path) -> None:
+    """ExecStart with the unit's default environment and the README's example options
+    parses and gives a valid responder config (the stimme profile's ports, metrics)."""
+    import shlex
+
+    from netready.responder.cli import responder_config
+    from netready.responder.metrics import parse_metrics_address
+
+    exec_start = next(
+        line.partition("=")[2]
+        for line in UNIT.read_text(encoding="utf-8").splitlines()
+        if line.startswith("ExecStart=")
+    )
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    options = re.search(r"'NETREADY_OPTIONS=([^']*)'", readme)
+    assert options, "README: the example responder.env"
+    words = shlex.split(
+        exec_start.replace("${NETREADY_LISTEN}", "0.0.0.0").replace(
+            "$NETREADY_OPTIONS", options.group(1)
+        )
+    )
+    assert words[:2] == [INSTALLED_BINARY, "responder"]
+    args = build_parser().parse_args(words[1:])
+    config = responder_config(args, {"NETREADY_CONFIG_DIR": str(tmp_path)})
+    assert config.listen == "0.0.0.0" and config.stamp_port == 862
+    assert sum(len(r) for r in config.udp_ports) >= 16_586
+    assert parse_metrics_address(args.metrics) == ("127.0.0.1", 9862)
