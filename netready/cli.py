@@ -13,6 +13,7 @@ from typing import IO, NoReturn
 from netready import __version__
 from netready.errors import NetreadyError, UsageError
 from netready.exitcodes import ExitCode
+from netready.termtext import visible
 
 
 @dataclass
@@ -26,9 +27,10 @@ class Env:
     stdout_isatty: bool = field(default_factory=lambda: sys.stdout.isatty())
 
     def say(self, text: str) -> None:
-        """A diagnostic line: always stderr, never mixed into data on stdout."""
+        """A diagnostic line: always stderr, never mixed into data on stdout; control
+        characters in it (a server's words in an error) are shown, never obeyed."""
         with contextlib.suppress(OSError):  # a closed stderr must not cost the report
-            self.stderr.write(text + "\n")
+            self.stderr.write(visible(text) + "\n")
             self.stderr.flush()
 
 
@@ -185,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile",
         metavar="NAME|PATH",
         help="also serve every UDP and TCP port of this profile's rules",
+    )
+    resp.add_argument(
+        "--metrics",
+        metavar="ADDR:PORT",
+        help="serve OpenMetrics (Prometheus) counters on http://ADDR:PORT/metrics, bound to "
+        "that address only (e.g. 127.0.0.1:9862; default: off)",
     )
     ver = sub.add_parser("verify", help="check a report's signature and document")
     ver.add_argument("report", metavar="REPORT")

@@ -26,6 +26,7 @@ from netready.session import (
     default_out_dir,
     run_and_report,
 )
+from netready.termtext import visible
 
 
 def _signing_key(env: Env) -> SecretKey:
@@ -111,8 +112,8 @@ def cmd_verify(args: argparse.Namespace, env: Env) -> int:
 
     pub = Path(args.public_key) if args.public_key else None
     outcome = verify_report(Path(args.report), pub)
-    for line in outcome.lines:
-        env.stdout.write(line + "\n")
+    for line in outcome.lines:  # may quote the report's own (untrusted) text
+        env.stdout.write(visible(line) + "\n")
     env.stdout.write(("OK" if outcome.ok else "NOT VERIFIED") + "\n")
     return ExitCode.PASS if outcome.ok else ExitCode.FAIL
 
@@ -164,8 +165,25 @@ def cmd_responder(args: argparse.Namespace, env: Env) -> int:
     from netready.responder.cli import responder_config
     from netready.responder.server import Responder
 
+    metrics_address = None
+    if args.metrics is not None:
+        from netready.responder.metrics import parse_metrics_address
+
+        metrics_address = parse_metrics_address(args.metrics)
     config = responder_config(args, env.environ)
-    Responder(config, log=env.say).serve_forever()
+    responder = Responder(config, log=env.say)
+    if metrics_address is None:
+        responder.serve_forever()
+        return ExitCode.PASS
+    from netready.responder.metrics import MetricsServer
+
+    metrics = MetricsServer(*metrics_address, responder)
+    metrics.start()
+    env.say(f"netready responder metrics on {metrics.url}")
+    try:
+        responder.serve_forever()
+    finally:
+        metrics.stop()
     return ExitCode.PASS
 
 

@@ -1,4 +1,8 @@
-"""Subscribers that show a run: a console printer (stderr) and a JSON-lines writer."""
+"""Subscribers that show a run: a console printer (stderr) and a JSON-lines writer.
+
+The printer shows server-chosen text (reasons, progress messages) through
+`netready.termtext.visible`: its control characters are shown, never obeyed.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from netready.events import (
     RunStarted,
 )
 from netready.model import CheckResult
+from netready.termtext import json_visible, visible
 
 _MARK = {
     "pass": "PASS",
@@ -81,7 +86,7 @@ class ConsolePrinter:
         self._last_draw = now
         done = int(event.fraction * BAR_WIDTH)
         bar = "#" * done + "-" * (BAR_WIDTH - done)
-        msg = event.message[:40]
+        msg = visible(event.message)[:40]
         self.stream.write(
             f"\r[{self.index}/{self.total}] [{bar}] {event.fraction:4.0%} {msg}\x1b[K"
         )
@@ -92,7 +97,7 @@ class ConsolePrinter:
         if self._bar_shown:
             self.stream.write("\r\x1b[K")
             self._bar_shown = False
-        self.stream.write(text + "\n")
+        self.stream.write(visible(text) + "\n")
         self.stream.flush()
 
 
@@ -104,7 +109,7 @@ class JsonLinesWriter:
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        line = json.dumps(event.to_dict(), ensure_ascii=False, sort_keys=True)
+        line = json_visible(json.dumps(event.to_dict(), ensure_ascii=False, sort_keys=True))
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()

@@ -28,6 +28,7 @@ from netready.events import (
 )
 from netready.model import CheckResult, Status, Verdict, verdict_for
 from netready.probes.errors import NETWORK_REMEDIATION, network_failure
+from netready.termtext import visible
 
 CANCEL_GRACE_S = 5.0  # a cancelled check gets this long to hand back what it measured
 
@@ -87,7 +88,7 @@ class Runner:
                 self.subscribers.remove(sub)
                 with contextlib.suppress(OSError):  # stderr itself may be what failed
                     print(
-                        f"netready: warning: a display failed and was removed: {exc}",
+                        "netready: warning: a display failed and was removed: " + visible(str(exc)),
                         file=sys.stderr,
                     )
 

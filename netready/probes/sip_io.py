@@ -1,10 +1,12 @@
 """One SIP transaction over UDP, TCP or TLS: send a request, wait for its final response.
 
 UDP retransmits like RFC 3261 Timer E (500 ms, doubling, up to 4 s) until `timeout_s`;
-TCP and TLS send once. Provisional (1xx) responses and responses to other
-transactions are skipped. The round trip is timed from the last send to the final
-response. TLS does not verify the certificate: this is a reachability probe, the
-`tls` checks judge certificates.
+TCP and TLS send once, and connect and read within the same `timeout_s` in all. An
+answer may announce at most MAX_BODY bytes of body (a hostile server announced 10**12
+and trickled), and at most MAX_MESSAGES answers to other transactions are read.
+Provisional (1xx) responses and responses to other transactions are skipped. The
+round trip is timed from the last send to the final response. TLS does not verify the
+certificate: this is a reachability probe, the `tls` checks judge certificates.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from netready.probes.sip import Probe, SipMessage, content_length, parse_message
 T1_S = 0.5
 T2_S = 4.0
 MAX_RESPONSE = 65535
+MAX_BODY = 64 * 1024  # a SIP answer's body; OPTIONS answers carry a few hundred bytes
+MAX_MESSAGES = 32  # answers read on one connection before giving up on ours
 
 #: Builds the request once the local address is known: (local_ip, local_port) -> Probe.
 Builder = Callable[[str, int], Probe]
@@ -110,18 +114,24 @@ def _udp(host: str, port: int, build: Builder, timeout_s: float) -> SipExchange:
 
 
 async def _read_message(reader: asyncio.StreamReader) -> bytes:
+    """One message: its head (at most MAX_RESPONSE bytes) and a body of at most MAX_BODY."""
     data = b""
     while True:
         parts = split_head(data)
         if parts is not None:
-            head, rest = parts
+            head, first = parts
             length = content_length(head) or 0
+            if length > MAX_BODY:
+                raise ValueError(
+                    f"the SIP answer announces a {length}-byte body (at most {MAX_BODY} read)"
+                )
+            rest = bytearray(first)
             while len(rest) < length:
-                chunk = await reader.read(MAX_RESPONSE)
+                chunk = await reader.read(length - len(rest))
                 if not chunk:
                     break
                 rest += chunk
-            return head + b"\r\n\r\n" + rest[:length]
+            return head + b"\r\n\r\n" + bytes(rest[:length])
         if len(data) > MAX_RESPONSE:
             raise ValueError("SIP answer head too large")
         chunk = await reader.read(4096)
@@ -153,12 +163,13 @@ async def _stream(
             writer.write(probe.data)
             await writer.drain()
             ex.sends = 1
-            while True:
+            for _ in range(MAX_MESSAGES):
                 msg = parse_message(await _read_message(reader))
                 if _matches(msg, probe):
                     ex.response = msg
                     ex.rtt_ms = (time.monotonic() - sent_at) * 1000.0
                     return ex
+            raise ValueError(f"{MAX_MESSAGES} SIP answers, none to our request")
     except (OSError, ValueError, TimeoutError, ssl.SSLError) as exc:
         ex.error = _words(exc)
         if ex.connected and isinstance(exc, TimeoutError):

@@ -4,6 +4,11 @@ The secret key is an unencrypted minisign secret key file (mode 0600, in a 0700 
 so `minisign -S -s netready.key` can use it too. It is written to a temporary name created
 0600 from the start, synced and then moved into place, so it is never briefly readable by
 others nor left half-written. Its content never appears in messages.
+
+A key directory others may write to is refused (they could swap the key or the public key
+beside it); one netready creates is made 0700. A public key without its secret key is
+refused too, instead of silently making a new key: reports signed before would no longer
+match (restore the key, or replace both with `netready keys init --force`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,32 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
         return Path(xdg) / "netready"
     home = env.get("HOME")
     return (Path(home) if home else Path.home()) / ".config" / "netready"
+
+
+def check_key_directory(directory: Path) -> None:
+    """Refuse an existing key directory that group or others may write to."""
+    try:
+        st = directory.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return  # not there: created 0700 when a key is made
+    except OSError as exc:
+        raise UsageError(f"{directory}: cannot use the key directory: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{directory}: the key directory is not a directory")
+    mode = stat.S_IMODE(st.st_mode)
+    if os.name == "posix" and mode & 0o022:
+        raise UsageError(
+            f"{directory}: the key directory is writable by group or others (mode "
+            f"{mode:04o}); run chmod 700 {directory}"
+        )
+
+
+def _orphaned_public_key(directory: Path) -> UsageError:
+    return UsageError(
+        f"{directory / SECRET_KEY_NAME}: the signing key is missing but its public key "
+        f"{PUBLIC_KEY_NAME} is there; restore the key from a backup, or make a new one with "
+        "`netready keys init --force` (reports signed with the old key then no longer match)"
+    )
 
 
 def _write_new(path: Path, data: bytes, mode: int, replace: bool) -> None:
@@ -73,12 +104,15 @@ def _write_new(path: Path, data: bytes, mode: int, replace: bool) -> None:
 def init_key(directory: Path, force: bool = False) -> PublicKey:
     """Create a new signing key in `directory`; refuse to replace one unless `force`."""
     path = directory / SECRET_KEY_NAME
+    check_key_directory(directory)
     if path.exists() and not force:
         raise _exists(path)
+    if not force and (directory / PUBLIC_KEY_NAME).exists() and not path.exists():
+        raise _orphaned_public_key(directory)
     try:
         if not directory.is_dir():
             directory.mkdir(mode=0o700, parents=True)
-            os.chmod(directory, 0o700)
+            os.chmod(directory, 0o700)  # ours: 0700 whatever the umask
         key = SecretKey.generate()
         try:
             _write_new(path, key.to_text().encode(), 0o600, replace=force)
@@ -99,8 +133,9 @@ def _exists(path: Path) -> UsageError:
 
 
 def load_secret_key(directory: Path) -> SecretKey:
-    """Load the signing key; refuse it if others can read or write the file."""
+    """Load the signing key; refuse it if others can read or write the file or its directory."""
     path = directory / SECRET_KEY_NAME
+    check_key_directory(directory)
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -141,8 +176,15 @@ def load_public_key(directory: Path) -> PublicKey:
 def load_or_create(directory: Path) -> tuple[SecretKey, bool]:
     """The signing key, created first if there is none; the bool says it was created now.
 
-    A missing public key file is written again from the secret key.
+    A missing public key file is written again from the secret key; a public key whose
+    secret key is missing is refused (see the module's docstring).
     """
+    check_key_directory(directory)
+    # the public key is written after the secret key: looked at first, a public key
+    # without a secret key cannot be another process' key being created right now
+    public_exists = (directory / PUBLIC_KEY_NAME).exists()
+    if public_exists and not (directory / SECRET_KEY_NAME).exists():
+        raise _orphaned_public_key(directory)
     if not (directory / SECRET_KEY_NAME).exists():
         try:
             init_key(directory)

@@ -39,6 +39,7 @@ from netready.responder.config import (
     parse_port_list,
     subtract_ranges,
 )
+from netready.responder.echo_stats import EchoStats
 from netready.responder.h323_echo import H323Echo
 from netready.responder.limits import AllowList
 from netready.responder.loop import Loop
@@ -201,6 +202,24 @@ class Responder:
             stamp_drops=merge_drops(dropped, service.drops if service else {}, reflector_drops),
             tcp_refused=self._tcp.refused + self._tls.refused,
             stamp_evicted=int(getattr(self._reflector, "sessions_evicted", 0)),
+        )
+
+    @property
+    def active_sessions(self) -> int:
+        """STAMP sessions tracked right now (read by `--metrics`)."""
+        sessions: Callable[[], int] | None = getattr(self._reflector, "sessions", None)
+        return int(sessions()) if sessions is not None else 0
+
+    @property
+    def echo_stats(self) -> EchoStats:
+        """The SIP, H.323 and TLS services' counters so far (read by `--metrics`)."""
+        return EchoStats(
+            sip_echoed=self._sip.echoed,
+            sip_dropped=self._sip.dropped,
+            h323_echoed=self._h323.echoed,
+            h323_dropped=self._h323.dropped,
+            tls_handshakes=self._tls.handshakes,
+            tls_handshake_failures=self._tls.handshake_failures,
         )
 
     def stop(self) -> None:

@@ -127,3 +127,16 @@ def test_plan_for_stimme() -> None:
     plan = plan_ldaps(load_profile(data_dir("profiles") / "stimme.toml"))
     assert [p.id for p in plan] == ["ldaps.ldaps-external", "ldaps.ldaps-internal"]
     assert plan[1].params.address == "46.189.64.189"
+
+
+def test_paging_page_by_page_and_the_entry_bound(server: SlapdServer) -> None:
+    """The probe's own paging loop against a real slapd: one entry a page, all four read;
+    with size_limit=2 it stops at two."""
+    from netready.probes.ldaps import ldap_search
+
+    r = ldap_search("127.0.0.1", server.ldaps_port, base_dn=server.people, page_size=1)
+    assert (r.stage, r.entries, r.result_code, r.error) == ("done", 4, "success", "")
+    r = ldap_search(
+        "127.0.0.1", server.ldaps_port, base_dn=server.people, page_size=1, size_limit=2
+    )
+    assert (r.stage, r.entries) == ("done", 2)
