@@ -176,6 +176,11 @@ def test_router_blocks_are_named_exactly(
         transport = "tcp" if cid in ("firewall.ldaps-internal", "firewall.h323-tls") else "udp"
         line = f"allow out proto {transport} to {ip} port {ports}"
         en, de = checks[cid]["remediation"], checks[cid]["evidence"]["remediation_de"]
+        if cid == "firewall.h323-tls":  # refused with a reset: the service, or a reject rule
+            assert en.startswith(f"{ip} answered port(s) {ports} with a TCP reset"), en
+            assert en.endswith(line) and de.endswith(line), (en, de)
+            assert "refused (reset)" in checks[cid]["reason"]
+            continue
         assert en.startswith(f"Allow outbound {transport.upper()} ") and en.endswith(line), en
         assert de.startswith(f"Ausgehend {transport.upper()} ") and de.endswith(line), de
         assert f"{ip} Port(s) {ports} " in de
