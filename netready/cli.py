@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import IO, NoReturn
+from collections.abc import Sequence
+from typing import NoReturn
 
 from netready import __version__
+from netready.env import Env as Env  # re-exported: tests and callers build their own
 from netready.errors import NetreadyError, UsageError
 from netready.exitcodes import ExitCode
-from netready.termtext import visible
-
-
-@dataclass
-class Env:
-    """What a command may touch; tests pass their own (httpie's pattern)."""
-
-    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
-    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    stdin_isatty: bool = field(default_factory=lambda: sys.stdin.isatty())
-    stdout_isatty: bool = field(default_factory=lambda: sys.stdout.isatty())
-
-    def say(self, text: str) -> None:
-        """A diagnostic line: always stderr, never mixed into data on stdout; control
-        characters in it (a server's words in an error) are shown, never obeyed."""
-        with contextlib.suppress(OSError):  # a closed stderr must not cost the report
-            self.stderr.write(visible(text) + "\n")
-            self.stderr.flush()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -252,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(args: argparse.Namespace, env: Env) -> int:
+    if args.command == "tui":  # the only command that loads textual
+        from netready.tui.command import cmd_tui
+
+        return cmd_tui(args, env)
     from netready import commands  # keeps `netready --help` fast
 
     handlers = {
@@ -262,7 +244,6 @@ def _dispatch(args: argparse.Namespace, env: Env) -> int:
         "csv": commands.cmd_csv,
         "keys": commands.cmd_keys,
         "demo": commands.cmd_demo,
-        "tui": commands.cmd_tui,
     }
     return handlers[args.command](args, env)
 

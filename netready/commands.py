@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from netready.cli import Env
 from netready.engine.console import ConsolePrinter, JsonLinesWriter
 from netready.engine.plan import build_plan
+from netready.env import Env
 from netready.errors import UsageError
 from netready.events import Subscriber
 from netready.exitcodes import ExitCode, exit_code_for_verdict
@@ -202,23 +202,3 @@ def cmd_demo(args: argparse.Namespace, env: Env) -> int:
             "something is wrong; see the reasons above"
         )
     return code
-
-
-def cmd_tui(args: argparse.Namespace, env: Env) -> int:
-    """`netready` / `netready tui`: the Textual app (the only command that loads textual)."""
-    from netready.tui.app import NetreadyApp
-    from netready.tui.sources import ReplaySource, finished_from_folder, read_events
-
-    replay = None
-    if args.replay:
-        events = read_events(Path(args.replay))
-        finished = finished_from_folder(Path(args.report_dir)) if args.report_dir else None
-        replay = ReplaySource(events, finished, pace_s=0.02)
-    elif args.report_dir:
-        raise UsageError("--report-dir goes with --replay EVENTS")
-    app = NetreadyApp(lang=args.lang, environ=env.environ, replay=replay)
-    try:
-        code = app.run()
-    finally:
-        app.stop_run()  # however the app ended, a running measurement is stopped and signed
-    return int(code or 0)

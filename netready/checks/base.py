@@ -54,6 +54,17 @@ class Check(ABC):
         return 60.0
 
 
+@dataclass(frozen=True)
+class PlannedCheck:
+    """One check of a run: which kind, with which params; skip_reason plans it as skipped."""
+
+    id: str
+    title: str
+    check: Check
+    params: Any
+    skip_reason: str = ""
+
+
 _REGISTRY: dict[str, type[Check]] = {}
 
 

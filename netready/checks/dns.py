@@ -23,10 +23,9 @@ import ipaddress
 import statistics
 from typing import Any
 
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import Check, PlannedCheck, RunContext, register
 from netready.checks.dns_params import DnsParams
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck
 from netready.model import CheckResult, Profile, Status
 from netready.probes.dns import Lookup, lookup, system_resolvers
 

@@ -27,10 +27,9 @@ import secrets
 from typing import Any
 
 from netready.addr import split_host_port
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import Check, PlannedCheck, RunContext, register
 from netready.checks.h323_params import H323Params
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck
 from netready.model import CheckResult, Profile, Rule, Status
 from netready.probes.h225 import (
     Change,

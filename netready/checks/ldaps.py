@@ -18,12 +18,11 @@ import dataclasses
 import os
 from typing import Any
 
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import Check, PlannedCheck, RunContext, register
 from netready.checks.ldaps_params import BIND_DN_ENV, PASSWORD_ENV, LdapsParams
 from netready.checks.tls import expected_text, port_evidence, server_name_for
 from netready.checks.tls_params import TlsParams
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck
 from netready.model import CheckResult, Profile, Rule, Status
 from netready.probes.ldaps import LdapSearchResult, ldap_search
 from netready.probes.tls import interception, probe_tls

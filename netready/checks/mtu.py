@@ -19,10 +19,9 @@ import dataclasses
 from typing import Any
 
 from netready.addr import split_host_port
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import Check, PlannedCheck, RunContext, register
 from netready.checks.mtu_params import MtuParams
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck
 from netready.model import CheckResult, Profile, Status
 from netready.probes.mtu import MtuRun, run_mtu_probe
 

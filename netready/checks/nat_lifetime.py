@@ -16,10 +16,9 @@ import socket
 import time
 from typing import Any
 
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import Check, PlannedCheck, RunContext, register
 from netready.checks.stun_params import NatLifetimeParams
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck
 from netready.model import CheckResult, Profile, Status
 from netready.probes import nat
 from netready.probes.stun_client import UdpStunClient, local_address_towards

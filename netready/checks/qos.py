@@ -19,11 +19,10 @@ import dataclasses
 from typing import Any
 
 from netready.addr import split_host_port
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import Check, PlannedCheck, RunContext, register
 from netready.checks.qos_params import QosParams
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck
-from netready.engine.stats import voice_metrics
+from netready.metrics.stats import voice_metrics
 from netready.model import CheckResult, Profile, Status
 from netready.probes.voice import VoiceRun, run_voice_stream
 

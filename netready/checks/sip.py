@@ -22,10 +22,9 @@ import dataclasses
 from typing import Any
 
 from netready.addr import split_host_port
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import Check, PlannedCheck, RunContext, register
 from netready.checks.sip_params import SipParams
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck
 from netready.model import CheckResult, Profile, Status, reached_key
 from netready.probes.sip import (
     ECHO_CONTENT_TYPE,

@@ -21,10 +21,9 @@ import socket
 import statistics
 from typing import Any
 
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import Check, PlannedCheck, RunContext, register
 from netready.checks.stun_params import StunParams
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck
 from netready.model import CheckResult, Profile, Rule, Status, reached_key
 from netready.probes import nat
 from netready.probes.nat import Endpoint

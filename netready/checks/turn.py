@@ -22,12 +22,11 @@ import os
 import statistics
 from typing import Any
 
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import Check, PlannedCheck, RunContext, register
 from netready.checks.tls import server_name_for
 from netready.checks.tls_params import TlsParams
 from netready.checks.turn_params import PASSWORD_ENV, USERNAME_ENV, TurnParams
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck
 from netready.model import CheckResult, Profile, Rule, Status, reached_key
 from netready.probes.tls import CertInfo, interception
 from netready.probes.turn import Endpoint, TurnProbeResult, probe_turn

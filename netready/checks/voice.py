@@ -15,12 +15,12 @@ from netready.addr import split_host_port
 from netready.checks.base import Check, RunContext, register
 from netready.checks.voice_params import VoiceParams
 from netready.checktexts import text
-from netready.engine.stats import voice_metrics
-from netready.engine.stun_stats import stun_metrics
+from netready.metrics.stats import voice_metrics
+from netready.metrics.stun_stats import stun_metrics
 from netready.model import CheckResult, Limit, Status, Target, reached_key
+from netready.probes.stamp_keys import load_hmac_keys
 from netready.probes.stun_stream import StunRun, run_stun_stream
 from netready.probes.voice import VoiceRun, run_voice_stream
-from netready.responder.keys import load_hmac_keys
 
 KIND = "media.voice"
 #: Ports of the media range the preflight tries before it gives up on the responder.

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from netready.checks import registry
+from netready.checks.base import PlannedCheck
 from netready.checks.dns import plan_dns
 from netready.checks.firewall import rule_title
 from netready.checks.firewall_params import FirewallParams
@@ -23,10 +24,9 @@ from netready.checks.tls_params import TlsParams
 from netready.checks.turn import plan_turn
 from netready.checks.voice import KIND as VOICE
 from netready.checks.voice_params import VoiceParams
-from netready.engine.runner import PlannedCheck
 from netready.errors import ProfileError, UsageError
 from netready.model import Profile
-from netready.responder.keys import load_hmac_keys
+from netready.probes.stamp_keys import load_hmac_keys
 
 
 def _params(profile: Profile, kind: str, params_type: type[Any]) -> Any:

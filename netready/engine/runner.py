@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from netready.checks.base import Check, RunContext
+from netready.checks.base import PlannedCheck, RunContext
 from netready.engine.clocks import utc_now_iso
 from netready.engine.reconcile import reconcile
 from netready.events import (
@@ -31,17 +31,6 @@ from netready.probes.errors import NETWORK_REMEDIATION, network_failure
 from netready.termtext import visible
 
 CANCEL_GRACE_S = 5.0  # a cancelled check gets this long to hand back what it measured
-
-
-@dataclass(frozen=True)
-class PlannedCheck:
-    """One check of a run: which kind, with which params; skip_reason plans it as skipped."""
-
-    id: str
-    title: str
-    check: Check
-    params: Any
-    skip_reason: str = ""
 
 
 @dataclass

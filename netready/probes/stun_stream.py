@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from aioice import stun
 
-from netready.engine.pacing import (
+from netready.probes.pacing import (
     START_LEAD_NS,
     Pacer,
     ProgressFn,

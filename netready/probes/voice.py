@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from netready.engine.live import LiveStats
+from netready.probes.live import LiveStats
 from netready.probes.sockopts import clock_is_synchronised, enable_rx_metadata
 from netready.probes.stamp import (
     AUTH_BASE_SIZE,

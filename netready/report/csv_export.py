@@ -3,7 +3,7 @@
 One row per probe of `media.voice` (a STAMP stream, or the STUN round-trip stream it fell
 back to). Timestamps are integer nanoseconds as recorded; milliseconds are written exactly
 (integer arithmetic, '.' as decimal point, six decimals, no grouping). The figures follow the
-definitions of netready.engine.stats: RTT = (T4 - T1) - (T3 - T2); one-way delay T2 - T1 and
+definitions of netready.metrics.stats: RTT = (T4 - T1) - (T3 - T2); one-way delay T2 - T1 and
 T4 - T3 only when both clocks were synchronised (delay_method "measured"), otherwise the
 delay columns stay empty and delay_method says "estimated_rtt_half" (the report's estimate
 is rtt_ms / 2). `lost` is 1 when no reply came back, 0 when one did, empty when unknown.
@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from netready.engine.stats import NS_PER_MS
-from netready.engine.stun_stats import in_flight_cutoff_ns
 from netready.errors import UsageError
+from netready.metrics.stats import NS_PER_MS
+from netready.metrics.stun_stats import in_flight_cutoff_ns
 from netready.report.files import write_atomic
 
 VOICE_ID = "media.voice"

@@ -17,26 +17,14 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Mapping
 from pathlib import Path
 
 from netready.errors import UsageError
 from netready.report.signing import PublicKey, SecretKey
+from netready.resources import config_dir as config_dir  # re-exported: callers ask keys
 
 SECRET_KEY_NAME = "netready.key"
 PUBLIC_KEY_NAME = "netready.pub"
-
-
-def config_dir(env: Mapping[str, str] | None = None) -> Path:
-    """$NETREADY_CONFIG_DIR, else $XDG_CONFIG_HOME/netready, else ~/.config/netready."""
-    env = os.environ if env is None else env
-    if env.get("NETREADY_CONFIG_DIR"):
-        return Path(env["NETREADY_CONFIG_DIR"]).expanduser()
-    xdg = env.get("XDG_CONFIG_HOME", "")
-    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore relative paths
-        return Path(xdg) / "netready"
-    home = env.get("HOME")
-    return (Path(home) if home else Path.home()) / ".config" / "netready"
 
 
 def check_key_directory(directory: Path) -> None:

@@ -3,7 +3,7 @@
 The samples are what the report signs: `[seq, t1_ns, t2_ns, t3_ns, t4_ns, reflector_seq]` per
 probe of a STAMP stream (nanoseconds as strings, null when no reply came), or
 `[seq, t1_ns, t4_ns, duplicates, error_code]` for the STUN round-trip fallback. Transit times,
-RFC 3550 jitter and the split of losses per direction come from `netready.engine.stats`, so the
+RFC 3550 jitter and the split of losses per direction come from `netready.metrics.stats`, so the
 charts follow the same definitions as the signed metrics. Nothing here does I/O.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from netready.engine.stats import (
+from netready.metrics.stats import (
     JITTER_WARMUP_PACKETS,
     NS_PER_MS,
     down_transit_ns,

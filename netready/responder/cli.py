@@ -76,12 +76,12 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
         raise UsageError(f"--allow: {exc}") from None
     keys = None
     if args.key:
-        from netready.responder.keys import load_hmac_keys
+        from netready.probes.stamp_keys import load_hmac_keys
 
         keys = load_hmac_keys(args.key)
     if args.profile:
         from netready.profile import find_profile, load_profile
-        from netready.report.keys import config_dir
+        from netready.resources import config_dir
 
         profile = load_profile(find_profile(args.profile, config_dir(environ) / "profiles"))
         udp += profile_ports(profile, "udp")

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from netready.engine.stats import voice_metrics
+from netready.metrics.stats import voice_metrics
 from netready.model import PortRange
 from netready.probes import stamp
 from netready.probes.stamp import ErrorEstimate, SenderPacket
+from netready.probes.stamp_keys import load_hmac_keys
 from netready.probes.udp_sweep import sweep_udp
 from netready.probes.voice import run_voice_stream
-from netready.responder.keys import load_hmac_keys
 from netready.responder.limits import parse_allow
 from netready.responder.server import BindError, Responder, ResponderConfig, ResponderStats
 

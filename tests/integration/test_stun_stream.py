@@ -14,7 +14,7 @@ import pytest
 import rfc8785
 from aioice import stun, turn
 
-from netready.engine.stun_stats import stun_metrics
+from netready.metrics.stun_stats import stun_metrics
 from netready.probes.stun_stream import run_stun_stream
 from tests.conftest import free_port
 from tests.integration.coturn import CoturnServer, coturn, stun_binding

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from netready.engine.stats import percentile
+from netready.metrics.stats import percentile
 from netready.report.csv_export import HEADER
 from tests.conftest import run_cli
 from tests.integration.loopback import loopback_platform

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netready.engine.stats import voice_metrics
+from netready.metrics.stats import voice_metrics
 from netready.probes.sockopts import (
     ANCILLARY_BUFSIZE,
     RxMeta,

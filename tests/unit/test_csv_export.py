@@ -1,4 +1,4 @@
-"""CSV of the voice samples: same numbers as engine/stats.py, '.' decimals on every locale."""
+"""CSV of the voice samples: same numbers as metrics/stats.py, '.' decimals on every locale."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from netready.engine.stats import NS_PER_MS, percentile, summary, voice_metrics
-from netready.engine.stun_stats import stun_metrics
 from netready.errors import UsageError
+from netready.metrics.stats import NS_PER_MS, percentile, summary, voice_metrics
+from netready.metrics.stun_stats import stun_metrics
 from netready.probes.stun_stream import StunRun, StunSample
 from netready.probes.voice import VoiceRun, VoiceSample
 from netready.report.csv_export import (

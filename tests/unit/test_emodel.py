@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netready.engine import emodel
+from netready.metrics import emodel
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from netready.engine.live import LiveStats
+from netready.probes.live import LiveStats
 
 MS = 1_000_000
 

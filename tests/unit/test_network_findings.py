@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from netready.checks.base import Check, RunContext
+from netready.checks.base import Check, PlannedCheck, RunContext
 from netready.checks.firewall import FirewallCheck, _judge
 from netready.checks.firewall_params import FirewallParams
 from netready.checktexts import text
-from netready.engine.runner import PlannedCheck, Runner, RunOutcome
+from netready.engine.runner import Runner, RunOutcome
 from netready.model import CheckResult, PortRange, Rule, Status, Verdict
 from netready.probes.errors import NETWORK_ERRNO_WORDS, NETWORK_REMEDIATION, network_failure
 from netready.probes.tcp import CLOSED, FILTERED, RESET_AFTER_CONNECT, UNREACHABLE

@@ -52,7 +52,7 @@ def test_describe_and_names() -> None:
 
 
 def _dscp(up: dict[str, int], down: dict[str, int], applied: bool = True) -> dict[str, Any]:
-    """The `dscp` evidence of `voice_metrics` (netready.engine.stats) for a stream sent EF."""
+    """The `dscp` evidence of `voice_metrics` (netready.metrics.stats) for a stream sent EF."""
     return {
         "sent": EF,
         "at_reflector": up,

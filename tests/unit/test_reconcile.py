@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from netready.checks.base import Check, RunContext
+from netready.checks.base import Check, PlannedCheck, RunContext
 from netready.engine.reconcile import parse_ranges, reached_by, reconcile
-from netready.engine.runner import PlannedCheck, Runner, RunOutcome
+from netready.engine.runner import Runner, RunOutcome
 from netready.events import CheckFinished, Event, RunFinished
 from netready.model import CheckResult, Status, Verdict, reached_key
 

@@ -22,7 +22,7 @@ from netready.checks.firewall import remediation as firewall_remediation
 from netready.checks.firewall import rule_title as firewall_title
 from netready.checks.voice import _judge, limits_for, statistics_for
 from netready.checktexts import text, texts
-from netready.engine.stats import JITTER_WARMUP_PACKETS, voice_metrics
+from netready.metrics.stats import JITTER_WARMUP_PACKETS, voice_metrics
 from netready.model import CheckResult, Limit, PortRange, Rule, Status, Target
 from netready.probes.voice import VoiceRun, VoiceSample
 from netready.report import pdf, series, svg

@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from netready.checks.base import Check, RunContext
-from netready.engine.runner import EngineThread, PlannedCheck, Runner
+from netready.checks.base import Check, PlannedCheck, RunContext
+from netready.engine.runner import EngineThread, Runner
 from netready.events import CheckFinished, CheckStarted, Event, Progress, RunFinished, RunStarted
 from netready.model import CheckResult, Status, Verdict, verdict_for
 

@@ -26,8 +26,8 @@ from netready.probes.stamp import (
     SenderPacket,
     Tlv,
 )
+from netready.probes.stamp_keys import KeyFileError, load_hmac_keys
 from netready.probes.voice_io import Receiver, VoiceSample
-from netready.responder.keys import KeyFileError, load_hmac_keys
 from netready.responder.stamp_reflector import StampReflector
 
 T1_NS = 1_700_000_000_500_000_000  # NTP 0xE8FE6F80.80000000

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from netready.engine.stats import rfc3550_jitter_ns, voice_metrics
+from netready.metrics.stats import rfc3550_jitter_ns, voice_metrics
 from netready.probes.voice import VoiceRun, VoiceSample
 
 MS = 1_000_000

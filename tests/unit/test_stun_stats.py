@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import pytest
 import rfc8785
 
-from netready.engine import emodel
-from netready.engine.stats import rfc3550_jitter_ns
-from netready.engine.stun_stats import stun_metrics
+from netready.metrics import emodel
+from netready.metrics.stats import rfc3550_jitter_ns
+from netready.metrics.stun_stats import stun_metrics
 from netready.probes.stun_stream import StunRun, StunSample
 
 MS = 1_000_000

@@ -14,8 +14,8 @@ import pytest
 
 from netready.checks.voice import limits_for
 from netready.engine.runner import RunOutcome
-from netready.engine.stats import voice_metrics
 from netready.errors import UsageError
+from netready.metrics.stats import voice_metrics
 from netready.model import CheckResult, Status
 from netready.probes.voice import VoiceRun, VoiceSample
 from netready.profile import load_profile

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import itertools
 
-from netready.engine import emodel
-from netready.engine.stats import (
+from netready.metrics import emodel
+from netready.metrics.stats import (
     DELAY_STATISTICS,
     JITTER_STATISTICS,
     JITTER_WARMUP_PACKETS,

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 
-from netready.engine import emodel
+from netready.metrics import emodel
 from netready.probes.voice import VoiceRun, VoiceSample
 
 NS_PER_MS = 1_000_000
