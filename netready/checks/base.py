@@ -38,12 +38,20 @@ class RunContext:
     shared: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+#: What a check needs of the path, for the scheduler (netready.engine.scheduler).
+QUIET = "quiet"  # a measurement others would disturb: runs alone
+IDLE = "idle"  # mostly waiting: runs alongside everything
+BURST = "burst"  # many packets in a short time: bounded, after the quiet ones
+LIGHT = "light"  # a few exchanges: bounded, after the quiet ones
+
+
 class Check(ABC):
     """A kind of check. `kind` is its registry id; instances are per planned check."""
 
     kind: ClassVar[str]
     Params: ClassVar[type[Any]]
     title: ClassVar[str]
+    load: ClassVar[str] = LIGHT
 
     @abstractmethod
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import BURST, Check, RunContext, register
 from netready.checks.firewall_params import FirewallParams
 from netready.checks.firewall_paths import (
     proxy_verdict,
@@ -105,6 +105,7 @@ class FirewallCheck(Check):
 
     kind = "firewall"
     Params = FirewallParams
+    load = BURST
     title = "Firewall rule"
 
     def timeout_s(self, params: Any, ctx: RunContext) -> float:

@@ -19,7 +19,7 @@ import dataclasses
 from typing import Any
 
 from netready.addr import split_host_port
-from netready.checks.base import Check, PlannedCheck, RunContext, register
+from netready.checks.base import QUIET, Check, PlannedCheck, RunContext, register
 from netready.checks.mtu_params import MtuParams
 from netready.checktexts import text
 from netready.model import CheckResult, Profile, Status
@@ -47,6 +47,7 @@ class MtuCheck(Check):
 
     kind = KIND
     Params = MtuParams
+    load = QUIET
     title = text(TEXTS, "title") or "Path MTU and IP fragments"
 
     def timeout_s(self, params: Any, ctx: RunContext) -> float:

@@ -1,10 +1,12 @@
 """The `nat.lifetime` check: how long the site's NAT keeps an idle UDP mapping.
 
-One UDP socket asks the platform's STUN server for its mapped address, stays silent for a
-growing idle gap, and asks again; the same mapped address and port means the mapping
+One UDP socket per idle gap asks the platform's STUN server for its mapped address, stays
+silent for its gap, and asks again; the same mapped address and port means the mapping
 survived the gap, a new one means the NAT had dropped it (method `mapped-port-change`; a NAT
-that hands out the same port again after expiry cannot be told apart). The gaps are bounded
-to a few minutes in total and the run stops at the first lost mapping. The longest kept gap
+that hands out the same port again after expiry cannot be told apart). Every socket has a
+mapping of its own and a NAT times each mapping on its own, so the gaps run side by side:
+the check takes as long as its longest gap, and the scheduler runs it beside everything
+else (load `idle`). The story ends at the shortest gap whose mapping was lost. The longest kept gap
 is compared with the 30 s between a phone's keep-alives. Quick mode skips this check.
 """
 
@@ -14,9 +16,10 @@ import asyncio
 import dataclasses
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from netready.checks.base import Check, PlannedCheck, RunContext, register
+from netready.checks.base import IDLE, Check, PlannedCheck, RunContext, register
 from netready.checks.stun_params import NatLifetimeParams
 from netready.checktexts import text
 from netready.model import CheckResult, Profile, Status
@@ -42,11 +45,13 @@ class NatLifetimeCheck(Check):
 
     kind = KIND
     Params = NatLifetimeParams
+    load = IDLE
     title = "NAT binding lifetime"
 
     def timeout_s(self, params: Any, ctx: RunContext) -> float:
         p: NatLifetimeParams = params
-        return 30.0 + sum(nat.bounded_gaps(p.gaps_s, p.budget_s)) + 10 * p.timeout_s * p.attempts
+        longest = max(nat.bounded_gaps(p.gaps_s, p.budget_s), default=0.0)
+        return 30.0 + longest + 10 * p.timeout_s * p.attempts
 
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:
         p: NatLifetimeParams = params
@@ -65,34 +70,77 @@ class NatLifetimeCheck(Check):
             return result
         family = socket.AF_INET6 if ":" in p.address else socket.AF_INET
         server = (p.address, p.port)
-        client = await UdpStunClient.open(family)
-        done: list[nat.GapResult] = []
+        progress = asyncio.ensure_future(_progress(ctx, max(gaps, default=0.0)))
         try:
-            first = await client.binding(server, 0, p.timeout_s, p.attempts)
-            if first is None or first.mapped is None:
-                result.reason = f"no STUN answer from {p.address}:{p.port} over UDP"
-                return result
-            local = (local_address_towards(p.address, p.port), client.local_port)
-            result.evidence.update(
-                mapped=f"{first.mapped[0]}:{first.mapped[1]}",
-                behind_nat=not nat.same(local, first.mapped),
-            )
-            for i, gap in enumerate(gaps):
-                ctx.progress(i / max(1, len(gaps)), f"idle {gap:g} s, then STUN again")
-                if not await _idle(gap, ctx):
-                    result.evidence["interrupted"] = True
-                    break
-                again = await client.binding(server, 0, p.timeout_s, p.attempts)
-                mapped = again.mapped if again else None
-                done.append(nat.GapResult(gap, again is not None, nat.same(first.mapped, mapped)))
-                if not done[-1].kept:
-                    result.evidence["mapped_after_loss"] = (
-                        f"{mapped[0]}:{mapped[1]}" if mapped else ""
-                    )
-                    break
+            probes = await asyncio.gather(*(_one_gap(server, family, gap, p, ctx) for gap in gaps))
         finally:
-            client.close()
+            progress.cancel()
+        started = [probe for probe in probes if probe.first is not None]
+        if not started:
+            result.reason = f"no STUN answer from {p.address}:{p.port} over UDP"
+            return result
+        first = started[0]
+        assert first.first is not None
+        result.evidence.update(
+            mapped=f"{first.first[0]}:{first.first[1]}",
+            behind_nat=not nat.same(first.local, first.first),
+        )
+        if any(probe.interrupted for probe in probes):
+            result.evidence["interrupted"] = True
+        done: list[nat.GapResult] = []
+        for probe in started:  # ascending gaps; the first lost mapping ends the story
+            if probe.gap is None:
+                continue
+            done.append(probe.gap)
+            if not probe.gap.kept:
+                result.evidence["mapped_after_loss"] = probe.mapped_after
+                break
         return _judge(result, p, done)
+
+
+@dataclass
+class _GapProbe:
+    """One mapping's story: its first answer, and what the gap did to it."""
+
+    first: tuple[str, int] | None = None
+    local: tuple[str, int] | None = None
+    gap: nat.GapResult | None = None
+    mapped_after: str = ""
+    interrupted: bool = False
+
+
+async def _one_gap(
+    server: tuple[str, int], family: int, gap: float, p: NatLifetimeParams, ctx: RunContext
+) -> _GapProbe:
+    """Its own socket (its own NAT mapping): a Binding, `gap` s of silence, a Binding."""
+    probe = _GapProbe()
+    client = await UdpStunClient.open(family)
+    try:
+        first = await client.binding(server, 0, p.timeout_s, p.attempts)
+        if first is None or first.mapped is None:
+            return probe
+        probe.first = first.mapped
+        probe.local = (local_address_towards(server[0], server[1]), client.local_port)
+        if not await _idle(gap, ctx):
+            probe.interrupted = True
+            return probe
+        again = await client.binding(server, 0, p.timeout_s, p.attempts)
+        mapped = again.mapped if again else None
+        probe.gap = nat.GapResult(gap, again is not None, nat.same(first.mapped, mapped))
+        probe.mapped_after = f"{mapped[0]}:{mapped[1]}" if mapped else ""
+        return probe
+    finally:
+        client.close()
+
+
+async def _progress(ctx: RunContext, longest_s: float) -> None:
+    began = time.monotonic()
+    while longest_s > 0:
+        elapsed = time.monotonic() - began
+        ctx.progress(
+            min(elapsed / longest_s, 1.0), f"idle mappings, {elapsed:.0f} of {longest_s:g} s"
+        )
+        await asyncio.sleep(1.0)
 
 
 def _judge(result: CheckResult, p: NatLifetimeParams, done: list[nat.GapResult]) -> CheckResult:

@@ -19,7 +19,7 @@ import dataclasses
 from typing import Any
 
 from netready.addr import split_host_port
-from netready.checks.base import Check, PlannedCheck, RunContext, register
+from netready.checks.base import QUIET, Check, PlannedCheck, RunContext, register
 from netready.checks.qos_params import QosParams
 from netready.checktexts import text
 from netready.metrics.stats import voice_metrics
@@ -106,6 +106,7 @@ class QosCheck(Check):
 
     kind = KIND
     Params = QosParams
+    load = QUIET
     title = text(TEXTS, "title", name="EF", dscp=46) or "QoS: DSCP per direction"
 
     def timeout_s(self, params: Any, ctx: RunContext) -> float:

@@ -30,12 +30,13 @@ class StunParams:
 class NatLifetimeParams:
     """How long an idle UDP mapping survives: Binding requests after growing idle gaps.
 
-    The gaps (seconds, ascending) are cut to `budget_s` in total; the result is compared
-    with `keepalive_s`, the interval at which phones refresh their NAT mapping.
+    The gaps (seconds) run side by side, one mapping each; a gap longer than `budget_s` is
+    left out. The result is compared with `keepalive_s`, the interval at which phones
+    refresh their NAT mapping.
     """
 
     gaps_s: tuple[float, ...] = (10.0, 20.0, 35.0, 60.0, 90.0)
-    budget_s: float = field(default=240.0, metadata={"min": 0.0, "max": 600.0})
+    budget_s: float = field(default=90.0, metadata={"min": 0.0, "max": 600.0})
     keepalive_s: float = field(default=30.0, metadata={"min": 0.0, "max": 3600.0})
     timeout_s: float = field(default=0.5, metadata={"min": 0.05, "max": 10.0})
     attempts: int = field(default=3, metadata={"min": 1, "max": 7})

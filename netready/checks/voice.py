@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 from netready.addr import split_host_port
-from netready.checks.base import Check, RunContext, register
+from netready.checks.base import QUIET, Check, RunContext, register
 from netready.checks.voice_params import VoiceParams
 from netready.checktexts import text
 from netready.metrics.stats import voice_metrics
@@ -79,6 +79,7 @@ class VoiceCheck(Check):
 
     kind = KIND
     Params = VoiceParams
+    load = QUIET
     title = text(KIND, "title") or "Voice path"
 
     def timeout_s(self, params: Any, ctx: RunContext) -> float:

@@ -54,7 +54,8 @@ class ConsolePrinter:
         self.stream = stream
         self.tty = stream.isatty() if tty is None else tty
         self.total = 0
-        self.index = 0
+        self.index = 0  # checks finished so far
+        self.running = 0  # checks started so far
         self._last_draw = 0.0
         self._bar_shown = False
         self._lock = threading.Lock()
@@ -68,10 +69,11 @@ class ConsolePrinter:
             self.total = len(event.checks)
             self._line(f"netready: profile {event.profile}: {self.total} checks")
         elif isinstance(event, CheckStarted):
-            self.index += 1
+            self.running += 1
         elif isinstance(event, Progress) and self.tty:
             self._bar(event)
         elif isinstance(event, CheckFinished):
+            self.index = min(self.index + 1, self.total)  # checks may finish out of order
             r = event.result
             why = f": {r.reason}" if r.reason else measured(r)
             self._line(f"[{self.index}/{self.total}] {_MARK[str(r.status)]:<10} {r.id}{why}")

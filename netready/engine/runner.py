@@ -16,6 +16,7 @@ from typing import Any
 from netready.checks.base import PlannedCheck, RunContext
 from netready.engine.clocks import utc_now_iso
 from netready.engine.reconcile import reconcile
+from netready.engine.scheduler import run_scheduled
 from netready.events import (
     CheckFinished,
     CheckStarted,
@@ -48,7 +49,8 @@ class RunOutcome:
 
 
 class Runner:
-    """Runs planned checks one after another and tells every subscriber what happens."""
+    """Runs planned checks (overlapping what can overlap: engine.scheduler) and tells every
+    subscriber what happens."""
 
     def __init__(
         self,
@@ -101,20 +103,24 @@ class Runner:
                 self.profile_name, tuple((p.id, p.title) for p in self.plan), outcome.started_at
             )
         )
-        for planned in self.plan:
-            if self._stop.is_set():
-                outcome.interrupted = True
-                result = _not_run(planned, "not run: the run was interrupted")
-            else:
-                result = await self._run_one(planned)
-            outcome.results.append(result)
-            self.emit(CheckFinished(result))
+        outcome.results = await run_scheduled(self.plan, lambda p: self._start(p, outcome))
         for corrected in reconcile(outcome.results):  # one report never contradicts itself
             self.emit(CheckFinished(corrected))
         outcome.interrupted = outcome.interrupted or self.cancelled.is_set()
         outcome.finished_at = utc_now_iso()
         self.emit(RunFinished(str(outcome.verdict), outcome.interrupted, outcome.finished_at))
         return outcome
+
+    async def _start(self, planned: PlannedCheck, outcome: RunOutcome) -> CheckResult:
+        """Run one check when the scheduler says so, unless the run was stopped by then."""
+        assert self._stop is not None
+        if self._stop.is_set():
+            outcome.interrupted = True
+            result = _not_run(planned, "not run: the run was interrupted")
+        else:
+            result = await self._run_one(planned)
+        self.emit(CheckFinished(result))
+        return result
 
     async def _run_one(self, planned: PlannedCheck) -> CheckResult:
         self.emit(CheckStarted(planned.id, planned.title))

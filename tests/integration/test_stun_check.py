@@ -80,10 +80,13 @@ def test_silent_port_fails_with_remediation() -> None:
 
 
 class ForgetfulNat:
-    """A STUN server that plays a NAT: after `idle_s` of silence the mapped port changes."""
+    """A STUN server that plays a NAT: after `idle_s` of silence from a source, that source's
+    mapped port changes (a NAT times each mapping on its own)."""
 
     def __init__(self, idle_s: float) -> None:
-        self.idle_s, self.last, self.shift = idle_s, 0.0, 0
+        self.idle_s, self.shift = idle_s, 0
+        self.last: dict[tuple[str, int], float] = {}
+        self.mapped: dict[tuple[str, int], int] = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.05)
@@ -99,12 +102,13 @@ class ForgetfulNat:
             except TimeoutError:
                 continue
             now = time.monotonic()
-            if self.last and now - self.last > self.idle_s:
+            if peer not in self.mapped or now - self.last[peer] > self.idle_s:
                 self.shift += 1
-            self.last = now
+                self.mapped[peer] = 20000 + self.shift
+            self.last[peer] = now
             req = stun.parse_message(data)
             answer = stun.Message(stun.Method.BINDING, stun.Class.RESPONSE, req.transaction_id)
-            answer.attributes["XOR-MAPPED-ADDRESS"] = ("198.51.100.9", 20000 + self.shift)
+            answer.attributes["XOR-MAPPED-ADDRESS"] = ("198.51.100.9", self.mapped[peer])
             self.sock.sendto(bytes(answer), peer)
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from netready.checks.base import Check, PlannedCheck, RunContext
+from netready.checks.base import QUIET, Check, PlannedCheck, RunContext
 from netready.engine.runner import EngineThread, Runner
 from netready.events import CheckFinished, CheckStarted, Event, Progress, RunFinished, RunStarted
 from netready.model import CheckResult, Status, Verdict, verdict_for
@@ -59,9 +59,14 @@ def run(p: list[PlannedCheck], events: list[Event] | None = None) -> Any:
     return asyncio.run(Runner(p, subs, "test").run())
 
 
+class QuietFakeCheck(FakeCheck):
+    load = QUIET  # runs alone: its events never interleave with another check's
+
+
 def test_events_in_order_and_serialisable() -> None:
     events: list[Event] = []
-    outcome = run(plan("pass", "pass"), events)
+    quiet = [PlannedCheck(f"fake.q{i}", "q", QuietFakeCheck(), FakeParams()) for i in range(2)]
+    outcome = run(quiet, events)
     kinds = [type(e) for e in events]
     assert kinds == [
         RunStarted,
@@ -117,7 +122,11 @@ def test_failing_subscriber_is_removed_not_fatal() -> None:
 
 
 def test_cancel_keeps_partial_and_marks_rest_not_run() -> None:
-    runner = Runner(plan("partial", "pass"), [], "t")
+    quiet = [  # quiet: the second waits for the first, so the stop finds it not started
+        PlannedCheck(f"fake.q{i}", "q", QuietFakeCheck(), FakeParams(b))
+        for i, b in enumerate(("partial", "pass"))
+    ]
+    runner = Runner(quiet, [], "t")
     engine = EngineThread(runner).start()
     threading.Timer(0.3, engine.cancel).start()
     outcome = engine.wait()
