@@ -8,6 +8,7 @@ tests/netns/test_field_topology.py, and without a responder. Prints per run the 
 the verdict and per firewall rule its status, method, destination and blocked ports.
 
     .venv/bin/python bench/field_topology.py [--duration S]
+    .venv/bin/python bench/field_topology.py --full   # stimme as shipped: 60 s stream, NAT 90 s
 """
 
 from __future__ import annotations
@@ -24,10 +25,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.netns.field import FieldLab
 
+FULL_PROFILE = """[profile]
+name = "field-site-full"
+extends = "stimme"
+"""
 
-def _run(lab: FieldLab, work: Path, name: str, duration: float, responder: bool) -> None:
+
+def _run(
+    lab: FieldLab,
+    work: Path,
+    name: str,
+    duration: float,
+    responder: bool,
+    text: str = "",
+    only: str = "",
+) -> None:
     started = time.monotonic()
-    proc, out = lab.site_check(work, name, responder=responder, duration=duration)
+    kwargs: dict[str, str] = {"profile_text": text} if text else {}
+    proc, out = lab.site_check(
+        work, name, responder=responder, duration=duration, only=only, **kwargs
+    )
     wall = time.monotonic() - started
     doc = json.loads((out / "report.json").read_text())
     print(f"\n## {name}: verdict {doc['verdict']} (exit {proc.returncode}), wall {wall:.1f} s")
@@ -40,6 +57,12 @@ def _run(lab: FieldLab, work: Path, name: str, duration: float, responder: bool)
         print(
             f"{check['id']:<30} {check['status']:<11} {check['method']:<58} "
             f"{ev.get('destination', ''):<14} {blocked}"
+        )
+    voice = next(c for c in doc["checks"] if c["id"] == "media.voice")["metrics"]
+    if "send_late_p99_ms" in voice:
+        print(
+            f"media.voice send lateness: p99 {voice['send_late_p99_ms']:.4f} ms, "
+            f"max {voice['send_late_max_ms']:.3f} ms, mean {voice['send_late_mean_ms']:.4f} ms"
         )
     slow = sorted(doc["checks"], key=lambda c: _seconds(c), reverse=True)[:5]
     print("slowest checks: " + ", ".join(f"{c['id']} {_seconds(c):.1f} s" for c in slow))
@@ -58,11 +81,20 @@ def _seconds(check: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3.0, help="voice stream seconds")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="one open-network run of stimme as shipped (60 s stream, NAT gaps up to 90 s)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("field_topology: needs root (network namespaces)")
     with tempfile.TemporaryDirectory(prefix="nr-field-") as tmp, FieldLab(Path(tmp)) as lab:
         work = Path(tmp)
+        if args.full:
+            _run(lab, work, "full stimme run", 60.0, responder=True, text=FULL_PROFILE)
+            _run(lab, work, "the voice stream alone", 60.0, True, FULL_PROFILE, "media.voice")
+            return
         _run(lab, work, "open network", args.duration, responder=True)
         lab.block_the_set()
         _run(lab, work, "blocked set", args.duration, responder=True)

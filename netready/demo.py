@@ -21,7 +21,7 @@ from netready.report.signing import SecretKey
 from netready.resources import data_dir
 from netready.session import RunRequest, RunResult, run_and_report
 
-READY_TIMEOUT_S = 10.0
+READY_TIMEOUT_S = 60.0
 DEMO_SITE = {
     "customer": "netready demo",
     "site": "loopback 127.0.0.1",

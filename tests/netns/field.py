@@ -238,15 +238,24 @@ class FieldLab(Lab4):
         self.block_at(SERVICES, "tcp", "4443", action="reject")  # refused with a reset
 
     def site_check(
-        self, work: Path, name: str, *, responder: bool, duration: float = 3.0
+        self,
+        work: Path,
+        name: str,
+        *,
+        responder: bool,
+        duration: float = 3.0,
+        profile_text: str = SITE_PROFILE,
+        only: str = "",
     ) -> tuple[subprocess.CompletedProcess[str], Path]:
         """netready check with the site profile (stimme, shorter NAT test), every host remapped,
         TURN credentials from the environment; returns the process and the report folder."""
         profile = work / "site.toml"
-        profile.write_text(SITE_PROFILE, encoding="utf-8")
+        profile.write_text(profile_text, encoding="utf-8")
         args = ["--profile", str(profile), *host_args(), "--duration", str(duration)]
         if responder:
             args += ["--responder", f"{RESPONDER}:{STAMP_PORT}"]
+        if only:
+            args += ["--only", only]
         env = {
             "NETREADY_TURN_USERNAME": TURN_USER,
             "NETREADY_TURN_PASSWORD": TURN_PASSWORD,

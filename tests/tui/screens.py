@@ -10,6 +10,7 @@ import difflib
 import io
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,10 @@ from textual.app import App
 from textual.pilot import Pilot
 
 SNAPSHOTS = Path(__file__).with_name("snapshots")
+#: How long a test waits for something a loaded 2-core VM can be slow to show (a run's child
+#: and responder are new Python processes). The wait ends as soon as it is there, so a long
+#: deadline costs nothing on an idle machine.
+LOADED_VM_S = 120.0
 
 
 def screen_text(app: App[object]) -> str:
@@ -36,6 +41,21 @@ def screen_text(app: App[object]) -> str:
     console.print(update)
     lines = console.export_text().splitlines()
     return "\n".join(line.rstrip() for line in lines).rstrip() + "\n"
+
+
+async def wait_until(
+    pilot: Pilot[Any], cond: Callable[[], bool], what: str, timeout: float = LOADED_VM_S
+) -> None:
+    """Poll until `cond()` holds: wait for exactly what the test asserts next, never for a
+    fixed time. After `timeout` s it fails, naming `what` and showing the screen."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what}; screen:\n"
+                + screen_text(pilot.app)
+            )
+        await pilot.pause(0.05)
 
 
 async def assert_snapshot(pilot: Pilot[Any], name: str, out_dir: Path) -> None:
