@@ -22,6 +22,7 @@ class RunStarted(Event):
     profile: str
     checks: tuple[tuple[str, str], ...]  # (id, title) in run order
     started_at: str
+    expected_s: float = 0.0  # about how long the run takes (engine.scheduler), 0 = unknown
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -29,6 +30,7 @@ class RunStarted(Event):
             "profile": self.profile,
             "checks": [{"id": i, "title": t} for i, t in self.checks],
             "started_at": self.started_at,
+            "expected_s": round(self.expected_s, 1),
         }
 
 

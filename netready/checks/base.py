@@ -61,6 +61,10 @@ class Check(ABC):
         """How long the runner waits before it stops the check and reports a timeout."""
         return 60.0
 
+    def expected_s(self, params: Any, ctx: RunContext) -> float:
+        """About how long the check takes on a sound network (the run's time-left estimate)."""
+        return 1.0
+
 
 @dataclass(frozen=True)
 class PlannedCheck:

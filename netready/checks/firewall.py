@@ -118,6 +118,11 @@ class FirewallCheck(Check):
             walk = p.max_ttl * p.timeout_s * 2 + probed * p.timeout_s
         return 40.0 + walk + ports * 0.01 + p.timeout_s * (retries + 2) * 2
 
+    def expected_s(self, params: Any, ctx: RunContext) -> float:
+        p: FirewallParams = params
+        ports = p.rule.port_count() if p.rule else 0
+        return 1.0 + (0.0 if ctx.quick else ports / 8000)  # a sweep does ~10k ports/s
+
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:
         p: FirewallParams = params
         assert p.rule is not None, "the planner sets the rule"

@@ -55,6 +55,10 @@ class MtuCheck(Check):
         sizes = 2 + max(p.max_ip_bytes - p.min_ip_bytes, 1).bit_length() + 1
         return sizes * p.tries * p.timeout_s + 30.0
 
+    def expected_s(self, params: Any, ctx: RunContext) -> float:
+        p: MtuParams = params
+        return 2.0 + p.timeout_s * 2  # answered sizes are quick; the one too large waits
+
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:
         p: MtuParams = params
         result = CheckResult(id=check_id, title=self.title, status=Status.NOT_TESTED)

@@ -53,6 +53,10 @@ class NatLifetimeCheck(Check):
         longest = max(nat.bounded_gaps(p.gaps_s, p.budget_s), default=0.0)
         return 30.0 + longest + 10 * p.timeout_s * p.attempts
 
+    def expected_s(self, params: Any, ctx: RunContext) -> float:
+        p: NatLifetimeParams = params
+        return 0.0 if ctx.quick else max(nat.bounded_gaps(p.gaps_s, p.budget_s), default=0.0)
+
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:
         p: NatLifetimeParams = params
         title = text(KIND, "title", address=p.address, port=p.port)

@@ -113,6 +113,10 @@ class QosCheck(Check):
         p: QosParams = params
         return p.duration_s + p.reply_timeout_s + 30.0
 
+    def expected_s(self, params: Any, ctx: RunContext) -> float:
+        p: QosParams = params
+        return p.duration_s + p.reply_timeout_s
+
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:
         p: QosParams = params
         result = CheckResult(id=check_id, title=title_for(p.dscp), status=Status.NOT_TESTED)

@@ -86,6 +86,10 @@ class VoiceCheck(Check):
         p: VoiceParams = params
         return 2 * (duration_for(p, ctx) + p.reply_timeout_s) + 30.0
 
+    def expected_s(self, params: Any, ctx: RunContext) -> float:
+        p: VoiceParams = params
+        return PREFLIGHT_S + duration_for(p, ctx) + p.reply_timeout_s
+
     async def run(self, check_id: str, params: Any, ctx: RunContext) -> CheckResult:
         p: VoiceParams = params
         result = CheckResult(id=check_id, title=self.title, status=Status.NOT_TESTED)

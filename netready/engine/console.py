@@ -47,6 +47,11 @@ def measured(result: CheckResult) -> str:
     return ": " + ", ".join(parts) if parts else ""
 
 
+def time_left_s(expected_s: float, began: float) -> float:
+    """What is left of the run's estimate (never below 0: a late run says 0, not minus)."""
+    return max(0.0, expected_s - (time.monotonic() - began))
+
+
 class ConsolePrinter:
     """One line per check on stderr; a live progress bar when stderr is a terminal."""
 
@@ -54,6 +59,7 @@ class ConsolePrinter:
         self.stream = stream
         self.tty = stream.isatty() if tty is None else tty
         self.total = 0
+        self.expected_s, self.began = 0.0, time.monotonic()  # the run's estimate, its start
         self.index = 0  # checks finished so far
         self.running = 0  # checks started so far
         self._last_draw = 0.0
@@ -67,7 +73,9 @@ class ConsolePrinter:
     def _handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.total = len(event.checks)
-            self._line(f"netready: profile {event.profile}: {self.total} checks")
+            self.expected_s, self.began = event.expected_s, time.monotonic()
+            about = f", about {event.expected_s:.0f} s" if event.expected_s else ""
+            self._line(f"netready: profile {event.profile}: {self.total} checks{about}")
         elif isinstance(event, CheckStarted):
             self.running += 1
         elif isinstance(event, Progress) and self.tty:
@@ -89,8 +97,9 @@ class ConsolePrinter:
         done = int(event.fraction * BAR_WIDTH)
         bar = "#" * done + "-" * (BAR_WIDTH - done)
         msg = visible(event.message)[:40]
+        left = f" ~{time_left_s(self.expected_s, self.began):.0f} s left" if self.expected_s else ""
         self.stream.write(
-            f"\r[{self.index}/{self.total}] [{bar}] {event.fraction:4.0%} {msg}\x1b[K"
+            f"\r[{self.index}/{self.total}] [{bar}] {event.fraction:4.0%}{left} {msg}\x1b[K"
         )
         self.stream.flush()
         self._bar_shown = True

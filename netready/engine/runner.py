@@ -16,7 +16,7 @@ from typing import Any
 from netready.checks.base import PlannedCheck, RunContext
 from netready.engine.clocks import utc_now_iso
 from netready.engine.reconcile import reconcile
-from netready.engine.scheduler import run_scheduled
+from netready.engine.scheduler import expected_wall_s, run_scheduled
 from netready.events import (
     CheckFinished,
     CheckStarted,
@@ -98,11 +98,9 @@ class Runner:
         if self.cancelled.is_set():
             self._stop.set()
         outcome = RunOutcome(started_at=utc_now_iso())
-        self.emit(
-            RunStarted(
-                self.profile_name, tuple((p.id, p.title) for p in self.plan), outcome.started_at
-            )
-        )
+        checks = tuple((p.id, p.title) for p in self.plan)
+        expected = expected_wall_s(self.plan, self._expected_s)
+        self.emit(RunStarted(self.profile_name, checks, outcome.started_at, expected))
         outcome.results = await run_scheduled(self.plan, lambda p: self._start(p, outcome))
         for corrected in reconcile(outcome.results):  # one report never contradicts itself
             self.emit(CheckFinished(corrected))
@@ -110,6 +108,14 @@ class Runner:
         outcome.finished_at = utc_now_iso()
         self.emit(RunFinished(str(outcome.verdict), outcome.interrupted, outcome.finished_at))
         return outcome
+
+    def _expected_s(self, planned: PlannedCheck) -> float:
+        """The check's own estimate of its duration; 1 s if it cannot tell."""
+        ctx = RunContext(progress=lambda f, m: None, quick=self.quick, duration_s=self.duration_s)
+        try:
+            return max(0.0, float(planned.check.expected_s(planned.params, ctx)))
+        except Exception:  # an estimate must never stop a run
+            return 1.0
 
     async def _start(self, planned: PlannedCheck, outcome: RunOutcome) -> CheckResult:
         """Run one check when the scheduler says so, unless the run was stopped by then."""

@@ -40,6 +40,24 @@ def load_of(planned: PlannedCheck) -> str:
     return LIGHT if planned.skip_reason or load not in LOADS else load
 
 
+def expected_wall_s(
+    plan: Sequence[PlannedCheck], estimate: Callable[[PlannedCheck], float]
+) -> float:
+    """About how long `plan` takes under these rules: the quiet checks one after another,
+    then the bursts and light exchanges side by side within their bounds, with the idle
+    waits beside everything."""
+    spent: dict[str, list[float]] = {load: [] for load in LOADS}
+    for planned in plan:
+        spent[load_of(planned)].append(0.0 if planned.skip_reason else estimate(planned))
+    side_by_side = max(  # a group takes at least its share per slot, and its longest check
+        sum(spent[BURST]) / BURST_AT_ONCE,
+        max(spent[BURST], default=0.0),
+        sum(spent[LIGHT]) / LIGHT_AT_ONCE,
+        max(spent[LIGHT], default=0.0),
+    )
+    return max(sum(spent[QUIET]) + side_by_side, max(spent[IDLE], default=0.0))
+
+
 async def run_scheduled(plan: Sequence[PlannedCheck], run_one: RunOne) -> list[CheckResult]:
     """Run `plan` with the overlap rules of the module doc; results in plan order."""
     results: dict[int, CheckResult] = {}

@@ -6,6 +6,7 @@ The screen only reads the source's queue on a 0.1 s timer; the engine never wait
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -15,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, ProgressBar, RichLog, Static
 
+from netready.engine.console import time_left_s
 from netready.tui.charts import port_strip, trend
 from netready.tui.keys import COMMON, localized
 from netready.tui.sources import EventDict, EventSource
@@ -98,6 +100,7 @@ class RunScreen(Screen[None]):
         self.series: dict[str, list[float]] = {name: [] for name, _, _ in CHARTS}
         self.total = 0
         self.index = 0
+        self.expected_s, self.began = 0.0, time.monotonic()  # the run's estimate, its start
         self.current = ""
         self.ports: dict[str, dict[str, str]] = {}
         self.live: dict[str, float] = {}
@@ -182,7 +185,9 @@ class RunScreen(Screen[None]):
             if check_id not in table.rows:
                 planned = _status_cell("planned", self.nr.lang)
                 table.add_row(planned, Text(check_id), "", key=check_id)
-        self._log(f"profile {e.get('profile', '')}: {self.total} checks")
+        self.expected_s, self.began = float(e.get("expected_s", 0.0) or 0.0), time.monotonic()
+        about = f", about {self.expected_s:.0f} s" if self.expected_s else ""
+        self._log(f"profile {e.get('profile', '')}: {self.total} checks{about}")
 
     def _set_row(self, check_id: str, status: str, detail: str) -> None:
         table = self.query_one("#checks", DataTable)
@@ -206,6 +211,8 @@ class RunScreen(Screen[None]):
         done = (max(0, self.index - 1) + fraction) / max(1, self.total)
         self.query_one("#progress", ProgressBar).update(progress=done)
         msg = f"[{self.index}/{self.total}] {e.get('id', '')}: {e.get('message', '')}"
+        if self.expected_s:
+            msg += f" (~{time_left_s(self.expected_s, self.began):.0f} s left)"
         self.query_one("#message", Static).update(Text(msg))
 
     def _live(self, e: EventDict) -> None:

@@ -129,3 +129,30 @@ def test_a_stop_leaves_the_checks_not_yet_started_not_run() -> None:
     results = asyncio.run(main())
     assert [r.status for r in results[1:]] == [Status.NOT_TESTED, Status.NOT_TESTED]
     assert all("interrupted" in r.reason for r in results[1:])
+
+
+def test_the_expected_wall_time_follows_the_overlap_rules() -> None:
+    tracker = Tracker()
+    plan = planned(tracker, QUIET, QUIET, IDLE, *([BURST] * 8), *([LIGHT] * 12))
+    seconds = {QUIET: 10.0, IDLE: 30.0, BURST: 2.0, LIGHT: 1.0}
+
+    def estimate(p: PlannedCheck) -> float:
+        return seconds[p.check.load]
+
+    # quiet 20 s, then max(8 bursts / 4 = 4 s, 12 light / 6 = 2 s): 24 s; the idle 30 s wins
+    assert scheduler.expected_wall_s(plan, estimate) == 30.0
+    seconds[IDLE] = 5.0
+    assert scheduler.expected_wall_s(plan, estimate) == 24.0
+    skipped = [PlannedCheck("q.s", "q", kind(QUIET, tracker), Params(), skip_reason="no host")]
+    assert scheduler.expected_wall_s(skipped, estimate) == 0.0
+
+
+def test_the_run_announces_its_expected_time() -> None:
+    from netready.events import Event, RunStarted
+
+    tracker = Tracker()
+    events: list[Event] = []
+    asyncio.run(Runner(planned(tracker, QUIET, LIGHT), [events.append], "test").run())
+    started = next(e for e in events if isinstance(e, RunStarted))
+    assert started.expected_s == 2.0  # the default 1 s estimate, quiet then light
+    assert started.to_dict()["expected_s"] == 2.0
