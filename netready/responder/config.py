@@ -27,7 +27,11 @@ class ResponderConfig:
         port probes are not counted), `max_sessions` (tracked at once; a new session takes the
     place of the least recently active one), `allow` (source networks that may use
         the responder at all, STAMP, port probes and TCP alike; empty = everyone).
-        `keys` (SSID -> HMAC key, 0 = default) switches STAMP to authenticated mode.
+        `keys` (SSID -> HMAC key, 0 = default) switches STAMP to authenticated mode;
+        `replay_window_s` is then how far a sender's clock may be from ours (0: off).
+        Global caps against spoofed floods (`netready.responder.udp_guard`):
+        `max_probe_echoes_per_source` and `max_probe_echoes_total` (port-probe echoes a
+        second), `max_reply_bytes_per_s` (every UDP reply, all services together).
     """
 
     listen: str = "127.0.0.1"
@@ -48,6 +52,10 @@ class ResponderConfig:
     allow: tuple[IPNetwork, ...] = ()
     keys: Mapping[int, bytes] | None = field(default=None, repr=False, compare=False)
     session_idle_s: float = 30.0
+    replay_window_s: float = 30.0
+    max_probe_echoes_per_source: int = 10_000
+    max_probe_echoes_total: int = 50_000
+    max_reply_bytes_per_s: int = 20_000_000
 
     @property
     def limits(self) -> ReflectorLimits:
@@ -57,6 +65,7 @@ class ResponderConfig:
             min_interval_ms=self.min_interval_ms,
             max_packet=self.max_packet,
             max_pps_per_source=self.max_pps_per_source,
+            replay_window_s=self.replay_window_s,
         )
 
     def check(self) -> None:
@@ -69,6 +78,13 @@ class ResponderConfig:
             raise ResponderError(
                 f"max packet {self.max_packet} bytes is below the 112-byte authenticated packet"
             )
+        budgets = (
+            self.max_probe_echoes_per_source,
+            self.max_probe_echoes_total,
+            self.max_reply_bytes_per_s,
+        )
+        if min(budgets) < 0:
+            raise ResponderError("the reply budgets cannot be negative (0 switches one off)")
         if self.max_sessions < 1:
             raise ResponderError("max sessions must be at least 1")
         if self.session_idle_s <= 0:

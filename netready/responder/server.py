@@ -48,6 +48,7 @@ from netready.responder.stamp_io import StampPort, StampService
 from netready.responder.stats import ResponderStats, merge_drops
 from netready.responder.tcp_ports import TcpListeners
 from netready.responder.tls_ports import TlsListeners, server_context
+from netready.responder.udp_guard import UdpGuard
 from netready.responder.udp_ports import (
     BindError,
     ResponderError,
@@ -110,11 +111,17 @@ class Responder:
         self._given_reflector = reflector
         self._reflector: StampReflectorLike | None = None
         self._allow = AllowList(config.allow)
+        self._guard = UdpGuard(  # the source filter and budgets of every UDP service
+            config.listen,
+            config.max_probe_echoes_per_source,
+            config.max_probe_echoes_total,
+            config.max_reply_bytes_per_s,
+        )
         self._service: StampService | None = None
         self._media: MediaPorts | None = None
         self._tcp = TcpListeners(self._allow)
         self._tls = TlsListeners(None, self._allow)
-        self._sip = SipEcho(self._allow)
+        self._sip = SipEcho(self._allow, self._guard)
         self._h323 = H323Echo(self._allow)
         self._stamp: StampPort | None = None
         self._stamp_addr: tuple[str, int] | None = None
@@ -185,16 +192,24 @@ class Responder:
 
     @property
     def stats(self) -> ResponderStats:
-        """Counters so far."""
+        """Counters so far: the single source of every figure the responder reports."""
         service, media = self._service, self._media
         dropped = service.dropped if service else 0
         reflector_drops: dict[str, int] = getattr(self._reflector, "drops", {})
+        sip, h323 = self._sip, self._h323
         return ResponderStats(
             stamp_reflected=service.reflected if service else 0,
             stamp_dropped=dropped,
             stamp_sessions=int(getattr(self._reflector, "sessions_started", 0)),
             udp_echoed=media.echoed if media else 0,
             udp_dropped=media.dropped if media else 0,
+            udp_drops=merge_drops(0, media.drops.by_reason if media else {}),
+            sip_echoed=sip.echoed,
+            sip_dropped=sip.dropped,
+            sip_drops=merge_drops(0, sip.drops.by_reason),
+            h323_echoed=h323.echoed,
+            h323_dropped=h323.dropped,
+            h323_drops=merge_drops(0, h323.drops.by_reason),
             tcp_accepted=self._tcp.accepted + self._tls.accepted,
             tcp_errors=self._tcp.errors + self._tls.errors,
             internal_errors=self._loop.internal_errors if self._loop else 0,
@@ -250,8 +265,8 @@ class Responder:
     ) -> None:
         """Bind the STAMP port, the UDP, TCP, TLS, SIP and H.323 echo ports; all or nothing."""
         listen = self.config.listen
-        service = StampService(reflector, self.config.max_packet, self._allow)
-        self._service, self._media = service, MediaPorts(service)
+        service = StampService(reflector, self.config.max_packet, self._allow, self._guard)
+        self._service, self._media = service, MediaPorts(service, self._guard)
         try:
             stamp_sock = bind_socket(
                 family, socket.SOCK_DGRAM, listen, self.config.stamp_port, "STAMP"
@@ -303,6 +318,7 @@ class Responder:
 
     def _tick(self, now: float) -> None:
         """Housekeeping: end idle sessions, forget idle sources, follow the clock state."""
+        self._guard.tick(time.monotonic_ns())
         tick: Callable[[int], None] | None = getattr(self._reflector, "tick", None)
         if tick is not None:
             tick(time.time_ns())

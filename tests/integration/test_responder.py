@@ -27,7 +27,7 @@ import pytest
 from netready.model import PortRange
 from netready.probes.stamp import ErrorEstimate, SenderPacket, pack_sender, unpack_reflector
 from netready.probes.tcp import probe_tcp_ports
-from netready.probes.udp_probe import pack_probe
+from netready.probes.udp_probe import pack_echo, pack_probe
 from netready.probes.udp_sweep import sweep_udp
 from netready.probes.voice import run_voice_stream
 from netready.responder.server import (
@@ -151,7 +151,7 @@ def echo_of(sock: socket.socket, host: str, port: int, tries: int = 10) -> bytes
         try:
             while True:  # skip anything else queued on the socket
                 data, addr = sock.recvfrom(100)
-                if data == probe and addr[1] == port:
+                if data == pack_echo(probe) and addr[1] == port:
                     return data
         except TimeoutError:
             continue
