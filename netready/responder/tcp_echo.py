@@ -30,11 +30,14 @@ WORKER_DEADLINE_S = 3.0  # how long a reply may take to send
 
 
 class WorkerPool:
-    """Worker threads: `total` at once, `per_source` for one address, `rate_per_s` new ones."""
+    """Worker threads: `total` at once, `per_source` for one address, `per_network` for one
+    /24 or /64 (default 2 x per_source), `rate_per_s` new ones a second per address."""
 
-    def __init__(self, name: str, total: int, per_source: int, rate_per_s: int = 0) -> None:
+    def __init__(
+        self, name: str, total: int, per_source: int, rate_per_s: int = 0, per_network: int = 0
+    ) -> None:
         self.name = name
-        self._workers = Workers(total, per_source)
+        self._workers = Workers(total, per_source, per_network)
         self._rate = PerSecond(rate_per_s) if rate_per_s else None
 
     def admit(self, source: str) -> bool:
