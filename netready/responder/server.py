@@ -19,6 +19,9 @@ each), idle per-source buckets are forgotten and, unless the config fixes it, th
 synchronised bit of the Error Estimate follows the host clock's state.
 
 No datagram, however malformed, stops the loop: failures are counted as drops.
+Every UDP service shares one `UdpGuard` (`netready.responder.udp_guard`): no answer to
+the responder's own sockets or privileged source ports, probe-echo rates, and a global
+reply budget against spoofed floods. `stats` is the single source of every counter.
 """
 
 from __future__ import annotations
