@@ -83,6 +83,8 @@ class MediaPorts:
                 continue
             if size == PROBE_LEN and buf[:4] == MAGIC:
                 self._echo(sock, size, anc, addr)
+            elif size == PROBE_LEN and buf[:4] == ECHO_MAGIC:
+                self.drops.count("echo-not-answered")  # another echo port's (forged) echo
             else:
                 service.handle(sock, size, anc, flags, addr, self.pktinfo)
 

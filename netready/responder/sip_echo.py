@@ -156,6 +156,8 @@ class SipEcho(TcpEcho):
         if len(data) == PROBE_LEN and data[:4] == MAGIC:
             refused = guard.admit_probe(host, now_ns) or guard.admit_reply(len(data), now_ns)
             return (None, refused) if refused else (ECHO_MAGIC + data[4:], "")
+        if len(data) == PROBE_LEN and data[:4] == ECHO_MAGIC:
+            return None, "echo-not-answered"
         if len(data) > MAX_UDP_REQUEST:
             return None, "too-large"
         reply = echo_reply(data)

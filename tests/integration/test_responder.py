@@ -42,7 +42,7 @@ from netready.responder.server import (
     parse_port_list,
 )
 from netready.responder.server import ensure_fd_limit as ensure_fd_limit
-from tests.conftest import require_root
+from tests.conftest import in_ci, require_root
 
 MEDIA_SET = (PortRange(16384, 32767), PortRange(50000, 50100), PortRange(60000, 60100))
 # Test ports: above the privileged ports, below the media set (16384-32767, which a demo
@@ -527,7 +527,7 @@ def test_profile_responder_answers_probe_and_sip_echo_on_one_port(tmp_path: Path
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()  # the "listening" line, or why it could not bind
-        if "cannot bind" in line:
+        if "cannot bind" in line and not in_ci():  # CI machines have these ports free
             pytest.skip(f"a stimme port is taken on this machine: {line.strip()}")
         assert "SIP echo udp+tcp (5060)" in line, line
         with udp_client() as c:
