@@ -79,8 +79,10 @@ class SourceLimiter:
         self.burst = burst_for(self.rate)
         self.cap = cap
         self.refused_newcomers = 0
-        # source -> [tokens, last_ns], least recently used first
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+        # source -> (tokens, last_ns), least recently used first. Tuples of numbers, not
+        # lists: the garbage collector stops tracking them, so tens of thousands of
+        # spoofed sources do not lengthen its full collections (each one stalls the loop).
+        self._buckets: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._refill_ns = self.burst / self.rate * NS_PER_S if self.rate > 0 else 0.0
 
     def admit(self, source: str, now_ns: int) -> bool:
@@ -91,17 +93,17 @@ class SourceLimiter:
         bucket = buckets.get(source)
         if bucket is None:
             if len(buckets) >= self.cap:
-                oldest = next(iter(buckets.values()))
-                if now_ns - oldest[1] <= self._refill_ns:
+                _tokens, oldest_ns = next(iter(buckets.values()))
+                if now_ns - oldest_ns <= self._refill_ns:
                     self.refused_newcomers += 1
                     return False  # every remembered source is busy: refuse the newcomer
                 buckets.popitem(last=False)
-            buckets[source] = [self.burst - 1.0, float(now_ns)]
+            buckets[source] = (self.burst - 1.0, now_ns)
             return True
         buckets.move_to_end(source)
-        ok, tokens = take_token(bucket[0], int(bucket[1]), now_ns, self.rate, self.burst)
-        bucket[0] = tokens
-        bucket[1] = float(max(int(bucket[1]), now_ns))
+        tokens, last_ns = bucket
+        ok, tokens = take_token(tokens, last_ns, now_ns, self.rate, self.burst)
+        buckets[source] = (tokens, max(last_ns, now_ns))
         return ok
 
     def prune(self, now_ns: int) -> None:
@@ -112,8 +114,8 @@ class SourceLimiter:
         """
         buckets = self._buckets
         while buckets:
-            oldest = next(iter(buckets.values()))
-            if now_ns - oldest[1] <= self._refill_ns:
+            _tokens, oldest_ns = next(iter(buckets.values()))
+            if now_ns - oldest_ns <= self._refill_ns:
                 return
             buckets.popitem(last=False)
 

@@ -26,6 +26,7 @@ reply budget against spoofed floods. `stats` is the single source of every count
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 import sys
@@ -160,6 +161,10 @@ class Responder:
         started = time.perf_counter()
         self._bind_all(family, udp_ports, tcp_ports, reflector, tls_ports, sip_ports, h323_ports)
         self.bind_seconds = time.perf_counter() - started
+        # Everything made so far (thousands of sockets, the selector's table) lives as long
+        # as the responder: out of the garbage collector's sight, a full collection no
+        # longer walks it and stalls the loop for tens of milliseconds (bench/RESULTS.md).
+        gc.freeze()
         self._reflector = reflector
         self._next_clock_check = time.monotonic() + CLOCK_CHECK_S
         assert self._loop is not None
