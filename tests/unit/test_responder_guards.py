@@ -7,11 +7,15 @@ full against one that is empty, so a loaded machine slows both alike; the old co
 
 from __future__ import annotations
 
+import socket
+import struct
 import time
 from collections.abc import Callable
 
 from netready.responder.limits import PerSecond, RateBudget, SourceLimiter, Workers, prefix_of
 from netready.responder.replay import SEQ_WINDOW, ReplayCache, SeqWindow
+from netready.responder.udp_guard import UdpGuard
+from netready.responder.udp_ports import IP_PKTINFO
 
 NS = 1_000_000_000
 
@@ -115,3 +119,26 @@ def test_replay_cache_answers_a_tag_once_and_checks_freshness() -> None:
         cache.first_time(tag, 2 * NS)
     assert len(cache) <= 8
     assert ReplayCache(window_s=0).fresh(0, 10**18)  # 0: no timestamp rule
+
+
+def test_udp_guard_refuses_own_sockets_and_privileged_ports() -> None:
+    bound = UdpGuard("192.0.2.10")
+    bound.own_ports.update({862, 28000, 28001})
+    assert bound.refuse_source("192.0.2.10", 28001, []) == "own-socket-source"
+    assert bound.refuse_source("::ffff:192.0.2.10", 28001, []) == "own-socket-source"
+    assert bound.refuse_source("198.51.100.1", 28001, []) is None  # a client may use 28001
+    assert bound.refuse_source("198.51.100.1", 862, []) == "privileged-source-port"
+    assert bound.refuse_source("198.51.100.1", 1024, []) is None
+
+
+def test_a_wildcard_guard_learns_its_addresses_from_destinations() -> None:
+    guard = UdpGuard("0.0.0.0")
+    guard.own_ports.add(28000)
+    public = "203.0.113.5"
+    pktinfo = struct.pack("i", 2) + socket.inet_aton(public) + socket.inet_aton(public)
+    anc = [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)]
+    assert guard.refuse_source("127.0.0.1", 28000, []) == "own-socket-source"  # loopback
+    # forged "from" our public address and port, sent to that address: learned and refused
+    assert guard.refuse_source(public, 28000, anc) == "own-socket-source"
+    assert guard.refuse_source(public, 28000, []) == "own-socket-source"  # remembered
+    assert guard.refuse_source("198.51.100.1", 28000, anc) is None
