@@ -21,17 +21,18 @@ FD_HEADROOM = 256
 class ResponderConfig:
     """What the responder binds, and its limits. Port 0 for the STAMP port picks a free one.
 
-        Limits (like irtt's server; 0 switches a rate or time limit off): `max_session_s`,
-        `min_interval_ms` (a session's average interval), `max_packet` (bytes of UDP payload),
-        `max_pps_per_source` (STAMP packets/s of one source address over all its sessions;
-        port probes are not counted), `max_sessions` (tracked at once; a new session takes the
-    place of the least recently active one), `allow` (source networks that may use
-        the responder at all, STAMP, port probes and TCP alike; empty = everyone).
-        `keys` (SSID -> HMAC key, 0 = default) switches STAMP to authenticated mode;
-        `replay_window_s` is then how far a sender's clock may be from ours (0: off).
-        Global caps against spoofed floods (`netready.responder.udp_guard`):
-        `max_probe_echoes_per_source` and `max_probe_echoes_total` (port-probe echoes a
-        second), `max_reply_bytes_per_s` (every UDP reply, all services together).
+    Limits (like irtt's server; 0 switches a rate or time limit off): `max_session_s`,
+    `min_interval_ms` (a session's average interval), `max_packet` (bytes of UDP payload),
+    `max_pps_per_source` (STAMP packets/s of one source address over all its sessions;
+    port probes are not counted), `max_sessions` (tracked at once; a new session takes the
+    place of the least recently active one if that one has been quiet for 5 s, else
+    the newcomer is dropped), `allow` (source networks that may use
+    the responder at all, STAMP, port probes and TCP alike; empty = everyone).
+    `keys` (SSID -> HMAC key, 0 = default) switches STAMP to authenticated mode;
+    `replay_window_s` is then how far a sender's clock may be from ours (0: off).
+    Global caps against spoofed floods (`netready.responder.udp_guard`):
+    `max_probe_echoes_per_source` and `max_probe_echoes_total` (port-probe echoes a
+    second), `max_reply_bytes_per_s` (every UDP reply, all services together).
     """
 
     listen: str = "127.0.0.1"

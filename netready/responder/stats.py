@@ -23,7 +23,8 @@ class ResponderStats:
     internal_errors: int
     stamp_drops: tuple[tuple[str, int], ...] = ()  # (reason, count), largest first
     tcp_refused: int = 0
-    stamp_evicted: int = 0  # active sessions forgotten for room (the table was full)
+    stamp_evicted: int = 0  # sessions forgotten for room before their idle time ran out
+    # (never one active in the last 5 s: a newcomer is dropped instead, `table-full`)
     udp_drops: tuple[tuple[str, int], ...] = ()  # port-probe echoes not sent, by reason
     sip_echoed: int = 0  # SIP echo answers (UDP and TCP) and probe echoes on SIP ports
     sip_dropped: int = 0
