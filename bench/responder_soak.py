@@ -183,12 +183,15 @@ def conduct(minutes: float, pps: int) -> int:
                 return 2
             pid = responder.pid  # `ip netns exec` execs the command: the same process
             rss_start, cpu_start = proc_sample(pid)
+            # outputs go to files: a child blocked on a full pipe would stall the soak
+            client_out = (log.parent / "honest.json").open("w+", encoding="utf-8")
+            attacker_out = (log.parent / "flood.json").open("w+", encoding="utf-8")
             client = subprocess.Popen(
-                [*ns, *me, "--honest", str(seconds)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+                [*ns, *me, "--honest", str(seconds)], stdout=client_out, text=True, cwd=ROOT
             )
             attacker = subprocess.Popen(
                 [*ns, *me, "--flood", str(seconds), "--flood-pps", str(pps)],
-                stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                stdout=attacker_out, text=True, cwd=ROOT,
             )  # fmt: skip
             wall_start = time.monotonic()
             rss_max = rss_start
@@ -203,8 +206,10 @@ def conduct(minutes: float, pps: int) -> int:
                     return 2
             rss_end, cpu_end = proc_sample(pid)
             wall = time.monotonic() - wall_start
-            honest_out = json.loads(client.communicate()[0].strip().splitlines()[-1])
-            flood_out = json.loads(attacker.communicate()[0].strip().splitlines()[-1])
+            honest_out = json.loads((log.parent / "honest.json").read_text().splitlines()[-1])
+            flood_out = json.loads((log.parent / "flood.json").read_text().splitlines()[-1])
+            client_out.close()
+            attacker_out.close()
         finally:
             responder.send_signal(signal.SIGTERM)
             try:
