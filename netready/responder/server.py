@@ -224,6 +224,7 @@ class Responder:
             stamp_drops=merge_drops(dropped, service.drops if service else {}, reflector_drops),
             tcp_refused=self._tcp.refused + self._tls.refused,
             stamp_evicted=int(getattr(self._reflector, "sessions_evicted", 0)),
+            stamp_unconfirmed_evicted=int(getattr(self._reflector, "unconfirmed_evicted", 0)),
         )
 
     def stop(self) -> None:

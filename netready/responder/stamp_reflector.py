@@ -21,9 +21,11 @@ about a packet is used before it passed them:
 5. the session: younger than `max_session_s`, and keeping to its average interval
    (`min_interval_ms`); authenticated sessions refuse a sequence number seen before.
    At most `max_sessions` are tracked (and a few per source and per /24, /64); a new
-   one takes the place of the least recently active one only if that one has been
-   quiet for a few seconds (`netready.responder.sessions`), else the newcomer is
-   dropped (`table-full`); `sessions_evicted` counts evicted sessions that were not idle.
+   one takes the place of a one-packet session first, else of the least recently
+   active one if that one has been quiet for a few seconds
+   (`netready.responder.sessions`), else the newcomer is dropped (`table-full`);
+   `sessions_evicted` counts evicted sessions (of two packets or more) that were not
+   idle, `unconfirmed_evicted` one-packet sessions.
 
 Every drop is counted by reason in `drops`. TLVs: Extra Padding and Class of Service
 are understood (CoS reports the DSCP/ECN received and asks for DSCP1 on the reply);
@@ -195,8 +197,13 @@ class StampReflector:
 
     @property
     def sessions_evicted(self) -> int:
-        """Active sessions forgotten to make room for new ones (the table was full)."""
+        """Sessions of two packets or more forgotten for new ones before their idle time."""
         return self._table.evicted
+
+    @property
+    def unconfirmed_evicted(self) -> int:
+        """One-packet sessions forgotten for new ones before their idle time."""
+        return self._table.unconfirmed_evicted
 
     @property
     def sessions_started(self) -> int:

@@ -32,6 +32,7 @@ class ResponderStats:
     h323_echoed: int = 0
     h323_dropped: int = 0
     h323_drops: tuple[tuple[str, int], ...] = ()
+    stamp_unconfirmed_evicted: int = 0  # one-packet sessions forgotten for room
 
     def summary(self) -> str:
         """The one line printed when the responder stops."""
@@ -41,6 +42,11 @@ class ResponderStats:
             f"{self.stamp_dropped} dropped" + (f" ({reasons})" if reasons else "") + ", "
             f"{self.stamp_sessions} sessions"
             + (f" ({self.stamp_evicted} evicted while active)" if self.stamp_evicted else "")
+            + (
+                f" ({self.stamp_unconfirmed_evicted} one-packet sessions evicted)"
+                if self.stamp_unconfirmed_evicted
+                else ""
+            )
             + "; "
             f"UDP probes {self.udp_echoed} echoed, {self.udp_dropped} dropped"
             + _in_brackets(self.udp_drops)
