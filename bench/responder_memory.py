@@ -39,12 +39,12 @@ CHECK = textwrap.dedent(
     import os, socket, time
     from netready.probes import stamp
     from netready.probes.stamp import ErrorEstimate, SenderPacket
-    from netready.probes.udp_probe import pack_probe
+    from netready.probes.udp_probe import pack_echo, pack_probe
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(2)
     probe = pack_probe(os.urandom(16), 50050)
     s.sendto(probe, ("127.0.0.1", 50050))
-    assert s.recv(100) == probe
+    assert s.recv(100) == pack_echo(probe)
     ee = ErrorEstimate.for_error(10**6, False)
     tlvs = stamp.sender_tlvs(172, 46)
     for port in (16384, 24000, 32767, 60100):

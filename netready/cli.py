@@ -145,7 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="STAMP sessions tracked at once; a new one replaces the least recently "
-        "active (default 4096)",
+        "active if that one has been quiet for 5 s, else it is dropped (default 4096)",
+    )
+    resp.add_argument(
+        "--replay-window-s",
+        type=float,
+        metavar="SECONDS",
+        help="authenticated STAMP: answer only packets whose sender timestamp is within "
+        "this of the responder's clock, each once (default 30; 0 = no timestamp check)",
+    )
+    resp.add_argument(
+        "--max-reply-bytes-per-s",
+        type=int,
+        metavar="BYTES",
+        help="all UDP replies together (STAMP, port probes, SIP echo), against spoofed "
+        "floods from many sources (default 20000000; 0 = no limit)",
     )
     resp.add_argument(
         "--allow",
@@ -164,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     resp.add_argument(
         "--profile",
         metavar="NAME|PATH",
-        help="also serve every UDP and TCP port of this profile's rules",
+        help="also serve every UDP and TCP port of this profile's rules, and the SIP "
+        "and H.323 echoes its ALG checks use",
     )
     resp.add_argument(
         "--metrics",

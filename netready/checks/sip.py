@@ -33,6 +33,7 @@ from netready.probes.sip import (
     build_options,
     diff_messages,
     parse_message,
+    strip_echo_padding,
 )
 from netready.probes.sip_io import SipExchange, exchange
 
@@ -168,9 +169,10 @@ async def _run_alg(check_id: str, p: SipParams) -> CheckResult:
             "not a netready SIP echo (another SIP server on that port?)"
         )
         return result
-    sent = parse_message(ex.probe.data)
+    sent_core = strip_echo_padding(ex.probe.data)  # the padding is not echoed
+    sent = parse_message(sent_core)
     changes = diff_messages(sent, got)
-    result.evidence["sent"] = ex.probe.data.decode("utf-8", "replace")
+    result.evidence["sent"] = sent_core.decode("utf-8", "replace")
     result.evidence["received_by_responder"] = echoed.decode("utf-8", "replace")
     result.evidence["changes"] = [dataclasses.asdict(c) for c in changes]
     result.metrics = {"rtt_ms": round(ex.rtt_ms or 0.0, 3), "changes": float(len(changes))}

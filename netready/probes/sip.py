@@ -9,11 +9,23 @@ and names every header or SDP line a box on the path rewrote, added or removed.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 
 #: The responder's SIP echo answers with the request base64-encoded under this type.
 ECHO_CONTENT_TYPE = "application/x-netready-echo"
+#: Headers the echo's `200 OK` copies from the request (RFC 3261 §8.2.6.2).
+ECHO_COPIED = ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")
+#: The echo's own lines (status line, Server, Content-Type, Content-Length, line ends)
+#: at most, and room for an ALG that lengthens the addresses it rewrites.
+ECHO_REPLY_FIXED = 160
+ECHO_PAD_SLACK = 64
+#: Padding the ALG probe carries so that the echo's answer is never larger than the
+#: request (a UDP echo must not amplify); the responder removes it before echoing.
+PAD_HEADER = "X-Netready-Pad"
+#: A PAD_HEADER line with the line break before it (it is never the start line).
+_PAD_LINE = re.compile(rb"\r?\n[ \t]*" + PAD_HEADER.encode() + rb"[ \t]*:[^\r\n]*", re.IGNORECASE)
 
 #: Decoy addresses: a private address that is not the host's, and a TEST-NET-1 address.
 DECOY_PRIVATE = "10.255.255.1"
@@ -157,8 +169,46 @@ def build_options(
         lines.append("Accept: application/sdp")
     lines.append(f"Content-Length: {len(body)}")
     data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    if alg_probe:
+        data = pad_for_echo(data)
     decoys = (lan, DECOY_TESTNET) if alg_probe else ()
     return Probe(data, call_id, branch, lan if alg_probe else "", decoys)
+
+
+def echo_reply_bound(request: bytes) -> int:
+    """The most bytes the responder's echo answers `request` (without padding) with."""
+    head = (split_head(request) or (request, b""))[0]
+    copied = 0
+    for line in head.split(b"\n")[1:]:
+        name, sep, _value = line.partition(b":")
+        if sep and name.strip().lower().decode("latin-1") in ECHO_COPIED:
+            copied += len(line) + 2
+    return copied + 4 * ((len(request) + 2) // 3) + ECHO_REPLY_FIXED
+
+
+def pad_for_echo(request: bytes) -> bytes:
+    """`request` with a PAD_HEADER line, so that it is at least as long as its echo.
+
+    The header goes last in the head; the responder ignores it (`strip_echo_padding`)
+    and the client compares the echo with the request without it.
+    """
+    parts = split_head(request)
+    if parts is None:
+        return request
+    head, body = parts
+    need = echo_reply_bound(request) + ECHO_PAD_SLACK - len(request)
+    line = f"\r\n{PAD_HEADER}: ".encode()
+    pad = b"0" * max(1, need - len(line))
+    return head + line + pad + b"\r\n\r\n" + body
+
+
+def strip_echo_padding(request: bytes) -> bytes:
+    """`request` without its PAD_HEADER lines (the head only; the body is untouched)."""
+    parts = split_head(request)
+    if parts is None or PAD_HEADER.lower().encode() not in parts[0].lower():
+        return request
+    head = parts[0]
+    return _PAD_LINE.sub(b"", head) + request[len(head) :]
 
 
 def split_head(data: bytes) -> tuple[bytes, bytes] | None:

@@ -8,9 +8,13 @@ A probe is exactly 22 bytes::
     +------+---------------------+------+
 
 `port` is the destination port the client sent the probe to, big-endian. The
-responder echoes a valid probe byte-for-byte from the socket it arrived on;
-the client counts an echo only if both the nonce and the port match what it
-sent, so stray or forged datagrams cannot make a port look open.
+responder echoes a valid probe from the socket it arrived on, byte for byte except
+the magic, which becomes `NRE1` (`pack_echo`): an echo is never taken for a probe,
+so a probe forged with one responder port as its source cannot make two echo ports
+(or two responders) answer each other for ever. The client accepts `NRE1` echoes
+and, from responders older than that rule, `NRP1` copies (`unpack_echo`); it counts
+an echo only if both the nonce and the port match what it sent, so stray or forged
+datagrams cannot make a port look open.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import struct
 
 MAGIC = b"NRP1"
+ECHO_MAGIC = b"NRE1"  # the responder's echo of a probe: never answered again
 NONCE_LEN = 16
 PROBE_LEN = len(MAGIC) + NONCE_LEN + 2  # 22
 
@@ -47,3 +52,15 @@ def unpack_probe(data: bytes | bytearray | memoryview) -> tuple[bytes, int]:
 def is_probe(data: bytes | bytearray | memoryview) -> bool:
     """True when `data` is a well-formed probe (the responder's fast path)."""
     return len(data) == PROBE_LEN and data[:4] == MAGIC
+
+
+def pack_echo(probe: bytes | bytearray | memoryview) -> bytes:
+    """The responder's echo of a well-formed probe: the same bytes under ECHO_MAGIC."""
+    return ECHO_MAGIC + bytes(probe[len(MAGIC) : PROBE_LEN])
+
+
+def unpack_echo(data: bytes | bytearray | memoryview) -> tuple[bytes, int]:
+    """Parse an echo into (nonce, port): `NRE1`, or an older responder's `NRP1` copy."""
+    if len(data) == PROBE_LEN and data[:4] == ECHO_MAGIC:
+        data = MAGIC + bytes(data[4:])
+    return unpack_probe(data)

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from netready.probes.tcp import resolve
-from netready.probes.udp_probe import NONCE_LEN, PROBE_LEN, pack_probe, unpack_probe
+from netready.probes.udp_probe import NONCE_LEN, PROBE_LEN, pack_probe, unpack_echo
 
 #: Client receive buffer asked for (the kernel caps it at net.core.rmem_max).
 RCVBUF_BYTES = 4 * 1024 * 1024
@@ -225,7 +225,7 @@ class _Sweep:
 
     def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
-            nonce, port = unpack_probe(data)
+            nonce, port = unpack_echo(data)
         except ValueError:
             return
         sent = self.nonce_port.get(nonce)

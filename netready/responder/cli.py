@@ -19,6 +19,8 @@ LIMIT_OPTIONS = {
     "--max-packet": "max_packet",
     "--max-pps-per-source": "max_pps_per_source",
     "--max-sessions": "max_sessions",
+    "--replay-window-s": "replay_window_s",
+    "--max-reply-bytes-per-s": "max_reply_bytes_per_s",
 }
 
 
@@ -58,6 +60,20 @@ def _profile_h323_echo(profile: Profile) -> tuple[PortRange, ...]:
     return (PortRange(port, port),)
 
 
+def _profile_sip_echo(profile: Profile) -> tuple[PortRange, ...]:
+    """The SIP echo ports the client's `sip.alg.*` checks will use (as `plan_sip` picks
+    them: the `sip` check's `echo_port`, else the first port of the first non-TLS SIP
+    rule of each transport); none when the profile has no SIP rules."""
+    from netready.checks.sip import plan_sip
+
+    ports = [
+        planned.params.port
+        for planned in plan_sip(profile)
+        if planned.id.startswith("sip.alg.") and planned.params.port
+    ]
+    return tuple(PortRange(port, port) for port in sorted(set(ports)))
+
+
 def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ResponderConfig:
     """Validated config; refuses options whose feature is not built yet instead of faking it."""
     tls_cert, tls_key = getattr(args, "tls_cert", ""), getattr(args, "tls_key", "")
@@ -89,6 +105,8 @@ def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
         tls += tuple(r for rule in profile.rules if rule.tls for r in rule.ports)
         if not h323_echo:
             h323_echo = _profile_h323_echo(profile)
+        if not sip_echo:
+            sip_echo = _profile_sip_echo(profile)
     config = ResponderConfig(
         listen=args.listen,
         stamp_port=args.stamp_port,

@@ -21,13 +21,18 @@ FD_HEADROOM = 256
 class ResponderConfig:
     """What the responder binds, and its limits. Port 0 for the STAMP port picks a free one.
 
-        Limits (like irtt's server; 0 switches a rate or time limit off): `max_session_s`,
-        `min_interval_ms` (a session's average interval), `max_packet` (bytes of UDP payload),
-        `max_pps_per_source` (STAMP packets/s of one source address over all its sessions;
-        port probes are not counted), `max_sessions` (tracked at once; a new session takes the
-    place of the least recently active one), `allow` (source networks that may use
-        the responder at all, STAMP, port probes and TCP alike; empty = everyone).
-        `keys` (SSID -> HMAC key, 0 = default) switches STAMP to authenticated mode.
+    Limits (like irtt's server; 0 switches a rate or time limit off): `max_session_s`,
+    `min_interval_ms` (a session's average interval), `max_packet` (bytes of UDP payload),
+    `max_pps_per_source` (STAMP packets/s of one source address over all its sessions;
+    port probes are not counted), `max_sessions` (tracked at once; a new session takes the
+    place of the least recently active one if that one has been quiet for 5 s, else
+    the newcomer is dropped), `allow` (source networks that may use
+    the responder at all, STAMP, port probes and TCP alike; empty = everyone).
+    `keys` (SSID -> HMAC key, 0 = default) switches STAMP to authenticated mode;
+    `replay_window_s` is then how far a sender's clock may be from ours (0: off).
+    Global caps against spoofed floods (`netready.responder.udp_guard`):
+    `max_probe_echoes_per_source` and `max_probe_echoes_total` (port-probe echoes a
+    second), `max_reply_bytes_per_s` (every UDP reply, all services together).
     """
 
     listen: str = "127.0.0.1"
@@ -48,6 +53,10 @@ class ResponderConfig:
     allow: tuple[IPNetwork, ...] = ()
     keys: Mapping[int, bytes] | None = field(default=None, repr=False, compare=False)
     session_idle_s: float = 30.0
+    replay_window_s: float = 30.0
+    max_probe_echoes_per_source: int = 10_000
+    max_probe_echoes_total: int = 50_000
+    max_reply_bytes_per_s: int = 20_000_000
 
     @property
     def limits(self) -> ReflectorLimits:
@@ -57,6 +66,7 @@ class ResponderConfig:
             min_interval_ms=self.min_interval_ms,
             max_packet=self.max_packet,
             max_pps_per_source=self.max_pps_per_source,
+            replay_window_s=self.replay_window_s,
         )
 
     def check(self) -> None:
@@ -69,6 +79,13 @@ class ResponderConfig:
             raise ResponderError(
                 f"max packet {self.max_packet} bytes is below the 112-byte authenticated packet"
             )
+        budgets = (
+            self.max_probe_echoes_per_source,
+            self.max_probe_echoes_total,
+            self.max_reply_bytes_per_s,
+        )
+        if min(budgets) < 0:
+            raise ResponderError("the reply budgets cannot be negative (0 switches one off)")
         if self.max_sessions < 1:
             raise ResponderError("max sessions must be at least 1")
         if self.session_idle_s <= 0:

@@ -65,9 +65,10 @@ class H323Echo(TcpEcho):
             self.close()
             raise
 
-    def reply(self, request: bytes, peer: tuple[str, int]) -> bytes | None:
+    def reply(self, request: bytes, peer: tuple[str, int]) -> tuple[bytes | None, str]:
         """RELEASE COMPLETE carrying the SETUP as received and the peer the responder saw."""
-        return build_echo_reply(request, peer)
+        answer = build_echo_reply(request, peer)
+        return answer, "" if answer is not None else "not-a-setup"
 
     def read_request(self, conn: socket.socket) -> bytes | None:
         """One TPKT frame (b"" = the client said nothing); None for junk, oversize or slow."""

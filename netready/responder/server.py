@@ -19,10 +19,14 @@ each), idle per-source buckets are forgotten and, unless the config fixes it, th
 synchronised bit of the Error Estimate follows the host clock's state.
 
 No datagram, however malformed, stops the loop: failures are counted as drops.
+Every UDP service shares one `UdpGuard` (`netready.responder.udp_guard`): no answer to
+the responder's own sockets or privileged source ports, probe-echo rates, and a global
+reply budget against spoofed floods. `stats` is the single source of every counter.
 """
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 import sys
@@ -49,6 +53,7 @@ from netready.responder.stamp_io import StampPort, StampService
 from netready.responder.stats import ResponderStats, merge_drops
 from netready.responder.tcp_ports import TcpListeners
 from netready.responder.tls_ports import TlsListeners, server_context
+from netready.responder.udp_guard import UdpGuard
 from netready.responder.udp_ports import (
     BindError,
     ResponderError,
@@ -111,11 +116,17 @@ class Responder:
         self._given_reflector = reflector
         self._reflector: StampReflectorLike | None = None
         self._allow = AllowList(config.allow)
+        self._guard = UdpGuard(  # the source filter and budgets of every UDP service
+            config.listen,
+            config.max_probe_echoes_per_source,
+            config.max_probe_echoes_total,
+            config.max_reply_bytes_per_s,
+        )
         self._service: StampService | None = None
         self._media: MediaPorts | None = None
         self._tcp = TcpListeners(self._allow)
         self._tls = TlsListeners(None, self._allow)
-        self._sip = SipEcho(self._allow)
+        self._sip = SipEcho(self._allow, self._guard)
         self._h323 = H323Echo(self._allow)
         self._stamp: StampPort | None = None
         self._stamp_addr: tuple[str, int] | None = None
@@ -151,6 +162,10 @@ class Responder:
         started = time.perf_counter()
         self._bind_all(family, udp_ports, tcp_ports, reflector, tls_ports, sip_ports, h323_ports)
         self.bind_seconds = time.perf_counter() - started
+        # Everything made so far (thousands of sockets, the selector's table) lives as long
+        # as the responder: out of the garbage collector's sight, a full collection no
+        # longer walks it and stalls the loop for tens of milliseconds (bench/RESULTS.md).
+        gc.freeze()
         self._reflector = reflector
         self._next_clock_check = time.monotonic() + CLOCK_CHECK_S
         assert self._loop is not None
@@ -186,22 +201,31 @@ class Responder:
 
     @property
     def stats(self) -> ResponderStats:
-        """Counters so far."""
+        """Counters so far: the single source of every figure the responder reports."""
         service, media = self._service, self._media
         dropped = service.dropped if service else 0
         reflector_drops: dict[str, int] = getattr(self._reflector, "drops", {})
+        sip, h323 = self._sip, self._h323
         return ResponderStats(
             stamp_reflected=service.reflected if service else 0,
             stamp_dropped=dropped,
             stamp_sessions=int(getattr(self._reflector, "sessions_started", 0)),
             udp_echoed=media.echoed if media else 0,
             udp_dropped=media.dropped if media else 0,
+            udp_drops=merge_drops(0, media.drops.by_reason if media else {}),
+            sip_echoed=sip.echoed,
+            sip_dropped=sip.dropped,
+            sip_drops=merge_drops(0, sip.drops.by_reason),
+            h323_echoed=h323.echoed,
+            h323_dropped=h323.dropped,
+            h323_drops=merge_drops(0, h323.drops.by_reason),
             tcp_accepted=self._tcp.accepted + self._tls.accepted,
             tcp_errors=self._tcp.errors + self._tls.errors,
             internal_errors=self._loop.internal_errors if self._loop else 0,
             stamp_drops=merge_drops(dropped, service.drops if service else {}, reflector_drops),
             tcp_refused=self._tcp.refused + self._tls.refused,
             stamp_evicted=int(getattr(self._reflector, "sessions_evicted", 0)),
+            stamp_unconfirmed_evicted=int(getattr(self._reflector, "unconfirmed_evicted", 0)),
         )
 
     @property
@@ -269,8 +293,8 @@ class Responder:
     ) -> None:
         """Bind the STAMP port, the UDP, TCP, TLS, SIP and H.323 echo ports; all or nothing."""
         listen = self.config.listen
-        service = StampService(reflector, self.config.max_packet, self._allow)
-        self._service, self._media = service, MediaPorts(service)
+        service = StampService(reflector, self.config.max_packet, self._allow, self._guard)
+        self._service, self._media = service, MediaPorts(service, self._guard)
         try:
             stamp_sock = bind_socket(
                 family, socket.SOCK_DGRAM, listen, self.config.stamp_port, "STAMP"
@@ -322,6 +346,7 @@ class Responder:
 
     def _tick(self, now: float) -> None:
         """Housekeeping: end idle sessions, forget idle sources, follow the clock state."""
+        self._guard.tick(time.monotonic_ns())
         tick: Callable[[int], None] | None = getattr(self._reflector, "tick", None)
         if tick is not None:
             tick(time.time_ns())

@@ -7,7 +7,10 @@ TOS; the reply leaves with the TOS the reflector asks for (set on the socket onl
 it changes) and, for wildcard-bound sockets, from the address the request was sent to.
 
 A reply is never longer than its request: the service checks that too, whatever
-reflector it is given.
+reflector it is given. Before the reflector sees a datagram, `UdpGuard` refuses
+sources that are the responder's own sockets or privileged ports (a forged packet
+would otherwise make two reflectors, or our STAMP and media ports, reflect to each
+other); every reply is charged to the global reply budget.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from netready.probes.sockopts import (
     parse_ancillary,
 )
 from netready.responder.limits import AllowList
+from netready.responder.udp_guard import UdpGuard
 from netready.responder.udp_ports import (
     ANC_SIZE,
     BURST,
@@ -40,9 +44,16 @@ Address = tuple[str, int] | tuple[str, int, int, int]
 class StampService:
     """Reflects STAMP datagrams read by any responder socket and sends the replies."""
 
-    def __init__(self, reflector: StampReflectorLike, max_packet: int, allow: AllowList) -> None:
+    def __init__(
+        self,
+        reflector: StampReflectorLike,
+        max_packet: int,
+        allow: AllowList,
+        guard: UdpGuard | None = None,
+    ) -> None:
         self.reflector = reflector
         self.allow = allow
+        self.guard = guard or UdpGuard("0.0.0.0")
         self.max_packet = max_packet
         self.buf = bytearray(max_packet + 1)
         self.view = memoryview(self.buf)
@@ -73,6 +84,10 @@ class StampService:
         if not self.allow.permits(host):
             self.drop("not-allowed")
             return
+        refused = self.guard.refuse_source(host, int(addr[1]), anc)
+        if refused is not None:
+            self.drop(refused)
+            return
         meta = parse_ancillary(anc)
         rx_ns = meta.kernel_ns or time.time_ns()
         data = bytes(self.view[:size])
@@ -89,6 +104,10 @@ class StampService:
         reply, tos = answer
         if len(reply) > size:
             self.drop("would-amplify")
+            return
+        over_budget = self.guard.admit_reply(len(reply), time.monotonic_ns())
+        if over_budget is not None:
+            self.drop(over_budget)
             return
         self.set_tos(sock, 0 if tos is None else tos & 0xFF)
         try:
@@ -126,6 +145,7 @@ class StampPort:
             enable_pktinfo(sock)
         self.sock = sock
         self.service = service
+        service.guard.add_socket(sock)
 
     def on_readable(self, sock: socket.socket) -> None:
         """Handle up to BURST datagrams; every failure is a counted drop."""

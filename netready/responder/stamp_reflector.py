@@ -7,12 +7,25 @@ about a packet is used before it passed them:
 1. size: larger than `max_packet` or shorter than the base packet (44 bytes, 112 in
    authenticated mode) is dropped; short packets are never padded (RFC 8762 §4.6 would,
    but that reply would be larger than the request);
-2. the per-source packet rate (all sessions of one address together);
+2. format: a packet in the Session-Reflector format is never reflected (a forged one
+   would otherwise make two reflectors answer each other for ever). The two formats
+   differ where the sender's packet is all MBZ (must be zero): octets 16-23 (32-39
+   authenticated) carry the reflector's Receive Timestamp, which is never zero;
 3. authenticated mode (a key set is given): the HMAC over the first 96 octets with the
-   key of the packet's SSID (or the default key, SSID 0), compared in constant time;
-4. the session: younger than `max_session_s`, and keeping to its average interval
-   (`min_interval_ms`). At most `max_sessions` are tracked; a new one takes the place
-   of the least recently active (`sessions_evicted` counts those that were not idle).
+   key of the packet's SSID (or the default key, SSID 0), compared in constant time,
+   then replay protection (`netready.responder.replay`): the sender's timestamp within
+   `replay_window_s` of our clock, the HMAC tag not answered before (from any source);
+4. the per-source packet rate (all sessions of one address together). In
+   authenticated mode only authenticated packets are charged, so junk forged with a
+   real client's address cannot use up that client's rate;
+5. the session: younger than `max_session_s`, and keeping to its average interval
+   (`min_interval_ms`); authenticated sessions refuse a sequence number seen before.
+   At most `max_sessions` are tracked (and a few per source and per /24, /64); a new
+   one takes the place of a one-packet session first, else of the least recently
+   active one if that one has been quiet for a few seconds
+   (`netready.responder.sessions`), else the newcomer is dropped (`table-full`);
+   `sessions_evicted` counts evicted sessions (of two packets or more) that were not
+   idle, `unconfirmed_evicted` one-packet sessions.
 
 Every drop is counted by reason in `drops`. TLVs: Extra Padding and Class of Service
 are understood (CoS reports the DSCP/ECN received and asks for DSCP1 on the reply);
@@ -47,6 +60,7 @@ from netready.probes.stamp import (
     verify_packet_hmac,
 )
 from netready.responder.limits import ReflectorLimits, SourceLimiter
+from netready.responder.replay import ReplayCache
 from netready.responder.sessions import SessionKey, SessionTable
 
 __all__ = ["MIN_KEY_BYTES", "SessionKey", "StampReflector", "clock_is_synchronised"]
@@ -55,6 +69,12 @@ MIN_KEY_BYTES = 16
 _UNDERSTOOD = frozenset({TLV_EXTRA_PADDING, TLV_CLASS_OF_SERVICE})
 _UNDERSTOOD_AUTH = _UNDERSTOOD | {TLV_HMAC}
 _TLV_HEADER = struct.Struct("!BBH")
+#: Where the reflector format has its Receive Timestamp and the sender format is MBZ.
+_RX_TIMESTAMP = slice(16, 24)
+_RX_TIMESTAMP_AUTH = slice(32, 40)
+_ZERO_TIMESTAMP = bytes(8)
+_SENDER_AUTH_HEAD = struct.Struct("!I12xQH")  # seq, T1, error estimate (RFC 8762 §4.2.2)
+_HMAC_TAG = slice(AUTH_BASE_SIZE - HMAC_SIZE, AUTH_BASE_SIZE)
 Reply = tuple[bytes, int | None]
 
 
@@ -159,6 +179,8 @@ class StampReflector:
         rate = 1000.0 / interval if interval > 0 else 0.0
         self._table = SessionTable(max_sessions, session_idle_s, rate, log)
         self._sources = SourceLimiter(self.limits.max_pps_per_source)
+        self._replays = ReplayCache(self.limits.replay_window_s)
+        self._rx_timestamp = _RX_TIMESTAMP if self._keys is None else _RX_TIMESTAMP_AUTH
         self._max_session_ns = int(self.limits.max_session_s * 1e9)
         self.reflected = 0
         self.drops: dict[str, int] = {}
@@ -175,8 +197,13 @@ class StampReflector:
 
     @property
     def sessions_evicted(self) -> int:
-        """Active sessions forgotten to make room for new ones (the table was full)."""
+        """Sessions of two packets or more forgotten for new ones before their idle time."""
         return self._table.evicted
+
+    @property
+    def unconfirmed_evicted(self) -> int:
+        """One-packet sessions forgotten for new ones before their idle time."""
+        return self._table.unconfirmed_evicted
 
     @property
     def sessions_started(self) -> int:
@@ -222,9 +249,9 @@ class StampReflector:
             return self._drop("too-large")
         if len(data) < self.base_size:
             return self._drop("too-short")
+        if data[self._rx_timestamp] != _ZERO_TIMESTAMP:
+            return self._drop("reflected-packet")
         host = str(peer[0])
-        if not self._sources.admit(host, rx_ns):
-            return self._drop("source-rate")
         key = None
         if self._keys is None:
             ssid = data[14] << 8 | data[15]
@@ -233,7 +260,21 @@ class StampReflector:
             key = self._keys.get(ssid, self._default_key)
             if key is None or not verify_packet_hmac(key, data):
                 return self._drop("bad-hmac")
+            _seq, sent_raw, ee_raw = _SENDER_AUTH_HEAD.unpack_from(data)
+            if not self._replays.fresh(ErrorEstimate.from_int(ee_raw).decode_time(sent_raw), rx_ns):
+                return self._drop("stale")
+            if not self._replays.first_time(data[_HMAC_TAG], rx_ns):
+                return self._drop("replayed")
+        if not self._sources.admit(host, rx_ns):
+            return self._drop("source-rate")
         session = self._table.get((host, int(peer[1]), ssid), rx_ns, key is not None)
+        if isinstance(session, str):
+            return self._drop(session)
+        if session.window is not None and not session.window.accept(
+            int.from_bytes(data[:4], "big")
+        ):
+            session.replay_drops += 1
+            return self._drop("replayed")
         admitted = session.admit(rx_ns, self._table.rate, self._table.burst)
         session.last_seen_ns = max(session.last_seen_ns, rx_ns)
         if self._max_session_ns and rx_ns - session.started_ns > self._max_session_ns:

@@ -4,9 +4,12 @@ The listening sockets are served from the same selectors loop as the plain TCP p
 (`netready.responder.tcp_ports`); each accepted connection is handed to a short-lived
 daemon thread, because a TLS handshake takes several round trips and must not stall
 the loop. At most MAX_WORKERS connections are served at once, MAX_WORKERS_PER_SOURCE
-of them for one address (`netready.responder.tcp_echo.WorkerPool`); more are closed at
-once (counted as refused). Every step has a timeout, so a silent or hostile client
-holds a worker for at most HANDSHAKE_TIMEOUT_S + REQUEST_WINDOW_S.
+of them for one address and MAX_WORKERS_PER_NETWORK for one /24 or /64
+(`netready.responder.tcp_echo.WorkerPool`); more are closed at once (counted as
+refused). An idle connection whose ClientHello has not begun within FIRST_BYTES_S is
+closed, and the whole handshake has HANDSHAKE_TIMEOUT_S (a total deadline, not per
+read, so a slowloris trickle cannot stretch it): a silent or hostile client holds a
+worker for at most HANDSHAKE_TIMEOUT_S + REQUEST_WINDOW_S.
 
 After the handshake the responder waits REQUEST_WINDOW_S for the client to speak:
 an HTTP request (`GET / HTTP/1.1 ...`) gets `HTTP/1.1 200 OK` with the banner as the
@@ -23,9 +26,11 @@ import datetime
 import functools
 import ipaddress
 import os
+import selectors
 import socket
 import ssl
 import tempfile
+import time
 from collections.abc import Iterable
 
 from cryptography import x509
@@ -42,7 +47,9 @@ from netready.responder.udp_ports import BURST, ResponderError, bind_socket, ite
 SELF_SIGNED_CN = "netready responder"
 MAX_WORKERS = 64
 MAX_WORKERS_PER_SOURCE = 8
-HANDSHAKE_TIMEOUT_S = 5.0
+MAX_WORKERS_PER_NETWORK = 16
+FIRST_BYTES_S = 1.0
+HANDSHAKE_TIMEOUT_S = 3.0
 REQUEST_WINDOW_S = 0.3
 HTTP_OK = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
@@ -110,7 +117,10 @@ class TlsListeners(TcpListeners):
         self.context = context
         self.handshakes = 0
         self.handshake_failures = 0
-        self._pool = WorkerPool("netready-tls", MAX_WORKERS, MAX_WORKERS_PER_SOURCE)
+        self._pool = WorkerPool(
+            "netready-tls", MAX_WORKERS, MAX_WORKERS_PER_SOURCE, per_network=MAX_WORKERS_PER_NETWORK
+        )
+        self.idle_closed = 0  # connections that never began a handshake in time
 
     def bind(self, family: socket.AddressFamily, host: str, ranges: Iterable[PortRange]) -> None:
         """Bind and listen on every port of `ranges` (needs a context when there are any)."""
@@ -149,10 +159,11 @@ class TlsListeners(TcpListeners):
 
     def _serve(self, conn: socket.socket) -> None:
         """Handshake, answer an HTTP request or send the banner, close. Never raises."""
-        assert self.context is not None
         try:
-            conn.settimeout(HANDSHAKE_TIMEOUT_S)
-            with self.context.wrap_socket(conn, server_side=True) as tls:
+            tls = self._handshake(conn)
+            if tls is None:
+                return
+            with tls:
                 self.handshakes += 1
                 tls.settimeout(REQUEST_WINDOW_S)
                 try:
@@ -165,3 +176,36 @@ class TlsListeners(TcpListeners):
             self.handshake_failures += 1
         finally:
             conn.close()
+
+    def _handshake(self, conn: socket.socket) -> ssl.SSLSocket | None:
+        """The server side of the handshake within its deadlines; None if the client stayed
+        silent (counted in idle_closed). Raises OSError/SSLError when it fails."""
+        assert self.context is not None
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
+        if not _wait(conn, selectors.EVENT_READ, FIRST_BYTES_S):
+            self.idle_closed += 1
+            return None
+        tls = self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        tls.setblocking(False)
+        while True:
+            try:
+                tls.do_handshake()
+            except ssl.SSLWantReadError:
+                event = selectors.EVENT_READ
+            except ssl.SSLWantWriteError:
+                event = selectors.EVENT_WRITE
+            else:
+                tls.setblocking(True)
+                return tls
+            if not _wait(tls, event, deadline - time.monotonic()):
+                tls.close()
+                raise TimeoutError("TLS handshake deadline")
+
+
+def _wait(sock: socket.socket, event: int, timeout_s: float) -> bool:
+    """True when `sock` is ready for `event` within `timeout_s`."""
+    if timeout_s <= 0:
+        return False
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, event)
+        return bool(selector.select(timeout_s))

@@ -21,13 +21,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from netready.model import PortRange
+from netready.checks.base import RunContext
+from netready.checks.sip import SipCheck
+from netready.checks.sip_params import SipParams
+from netready.model import PortRange, Status
 from netready.probes.stamp import ErrorEstimate, SenderPacket, pack_sender, unpack_reflector
 from netready.probes.tcp import probe_tcp_ports
-from netready.probes.udp_probe import pack_probe
+from netready.probes.udp_probe import pack_echo, pack_probe
 from netready.probes.udp_sweep import sweep_udp
 from netready.probes.voice import run_voice_stream
 from netready.responder.server import (
@@ -38,6 +42,7 @@ from netready.responder.server import (
     parse_port_list,
 )
 from netready.responder.server import ensure_fd_limit as ensure_fd_limit
+from tests.conftest import in_ci, require_root
 
 MEDIA_SET = (PortRange(16384, 32767), PortRange(50000, 50100), PortRange(60000, 60100))
 # Test ports: above the privileged ports, below the media set (16384-32767, which a demo
@@ -151,7 +156,7 @@ def echo_of(sock: socket.socket, host: str, port: int, tries: int = 10) -> bytes
         try:
             while True:  # skip anything else queued on the socket
                 data, addr = sock.recvfrom(100)
-                if data == probe and addr[1] == port:
+                if data == pack_echo(probe) and addr[1] == port:
                     return data
         except TimeoutError:
             continue
@@ -505,3 +510,35 @@ def test_serve_forever_stops_cleanly_on_sigterm() -> None:
     assert took < 2
     assert "netready responder stopped: STAMP 0 reflected" in err
     assert "UDP probes " in err
+
+
+def test_profile_responder_answers_probe_and_sip_echo_on_one_port(tmp_path: Path) -> None:
+    """`responder --profile stimme` serves what the profile's checks need with one flag,
+    the SIP echo included: on 5060/udp one socket answers the firewall check's port probe
+    and the sip.alg.udp check's echo; 5060/tcp answers sip.alg.tcp (issue 10, item 5)."""
+    require_root()  # 862 and the stimme ports below 1024
+    host = "127.0.0.77"  # a loopback address of its own, apart from other tests' 127.0.0.1
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netready", "responder", "--profile", "stimme",
+         "--listen", host, "--clock-synchronised", "no"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env=dict(os.environ, NETREADY_CONFIG_DIR=str(tmp_path)),
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the "listening" line, or why it could not bind
+        if "cannot bind" in line and not in_ci():  # CI machines have these ports free
+            pytest.skip(f"a stimme port is taken on this machine: {line.strip()}")
+        assert "SIP echo udp+tcp (5060)" in line, line
+        with udp_client() as c:
+            assert echo_of(c, host, 5060) is not None  # the port probe, answered as NRE1
+        for transport in ("udp", "tcp"):
+            params = SipParams(mode="alg", transport=transport, address=host, port=5060)
+            ctx = RunContext(progress=lambda _f, _m: None)
+            result = asyncio.run(SipCheck().run(f"sip.alg.{transport}", params, ctx))
+            assert result.status is Status.PASS, result.reason
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "SIP echo 3 answered" in err  # one probe echo and two SIP echoes

@@ -17,10 +17,9 @@ from netready.checks.base import RunContext
 from netready.checks.sip import SipCheck, plan_sip
 from netready.checks.sip_params import SipParams
 from netready.model import CheckResult, PortRange, Status
-from netready.probes.sip import DECOY_PRIVATE
+from netready.probes.sip import DECOY_PRIVATE, pad_for_echo
 from netready.profile import find_profile, load_profile
 from netready.responder.server import Responder, ResponderConfig
-from netready.responder.sip_echo import max_reply_bytes
 from tests.conftest import free_port, in_ci
 from tests.integration.kamailio import kamailio
 
@@ -178,10 +177,14 @@ def test_echo_survives_hostile_input_and_bounds_replies() -> None:
                 with pytest.raises(TimeoutError):
                     s.recv(65535)
             req = b"OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4\r\nCall-ID: x\r\n\r\n"
-            s.sendto(req, ("127.0.0.1", port))
+            s.sendto(req, ("127.0.0.1", port))  # unpadded: its answer would amplify
+            with pytest.raises(TimeoutError):
+                s.recv(65535)
+            padded = pad_for_echo(req)
+            s.sendto(padded, ("127.0.0.1", port))
             reply = s.recv(65535)
             assert reply.startswith(b"SIP/2.0 200 OK") and reply.endswith(base64.b64encode(req))
-            assert len(reply) <= max_reply_bytes(len(req))
+            assert len(reply) <= len(padded)  # no UDP reply is larger than its request
         with socket.create_connection(("127.0.0.1", port), 1.0) as c:  # silent: the banner
             c.settimeout(2.0)
             assert c.recv(64) == b"NETREADY\r\n"

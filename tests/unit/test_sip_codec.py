@@ -9,12 +9,14 @@ import pytest
 from netready.probes.sip import (
     DECOY_PRIVATE,
     ECHO_CONTENT_TYPE,
+    PAD_HEADER,
     Change,
     build_options,
     canonical,
     content_length,
     diff_messages,
     parse_message,
+    strip_echo_padding,
 )
 from netready.responder.sip_echo import echo_reply, max_reply_bytes
 
@@ -95,9 +97,12 @@ def test_diff_reports_header_order_and_name_case() -> None:
 
 
 def test_echo_reply_is_bounded_and_refuses_non_requests() -> None:
-    req = build_options("203.0.113.1", 5060, "UDP", "10.0.0.5", 5060, alg_probe=True).data
-    reply = echo_reply(req)
+    padded = build_options("203.0.113.1", 5060, "UDP", "10.0.0.5", 5060, alg_probe=True).data
+    req = strip_echo_padding(padded)
+    assert PAD_HEADER.encode() in padded and PAD_HEADER.encode() not in req
+    reply = echo_reply(padded)
     assert reply is not None and reply.endswith(base64.b64encode(req))
+    assert len(reply) <= len(padded)  # the padded probe is never amplified
     assert len(reply) <= max_reply_bytes(len(req))
     msg = parse_message(reply)
     assert msg.status == 200 and msg.header("content-type") == ECHO_CONTENT_TYPE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+from dataclasses import replace
 from time import time_ns
 
 import pytest
@@ -346,20 +347,52 @@ def test_max_session_time() -> None:
     assert "ended (responder stopped): 2 reflected, 2 dropped (2 session-time), 1.5 s" in log[-2]
 
 
-def test_a_full_table_forgets_the_least_recently_active_session() -> None:
+def test_a_full_table_never_pushes_out_an_active_session() -> None:
     r, log = limited()
     r = StampReflector(max_sessions=2, limits=r.limits, log=log.append)
-    assert at(r, T2_NS, ssid=1) and at(r, T2_NS + MS, ssid=2)
+    for i in range(2):  # two packets each: both sessions are confirmed streams
+        assert at(r, T2_NS + i * MS, ssid=1) and at(r, T2_NS + i * MS, ssid=2)
     assert at(r, T2_NS + 2 * MS, ssid=1)  # session 1 is now the most recent
-    assert at(r, T2_NS + 3 * MS, ssid=3)  # takes the place of session 2
-    assert r.sessions() == 2 and r.sessions_evicted == 1 and not r.drops
-    assert "SSID 2 ended (evicted: session table full): 1 reflected" in log[2]
-    seq = stamp.unpack_reflector(
-        r.reflect(request(ssid=1), PEER, T2_NS + 4 * MS, 64, 0, time_ns)[0]
-    )
-    assert seq.seq == 2  # session 1 kept its counter
+    assert not at(r, T2_NS + 3 * MS, ssid=3)  # both are active: the newcomer is dropped
+    assert r.drops == {"table-full": 1} and r.sessions_evicted == 0
+    quiet = T2_NS + 6 * 10**9  # session 2 quiet for 6 s, session 1 kept sending
+    assert at(r, quiet - 10 * MS, ssid=1)
+    assert at(r, quiet, ssid=3)  # takes the place of the quiet session 2
+    assert r.sessions() == 2 and r.sessions_evicted == 1
+    assert any("SSID 2 ended (evicted: session table full): 2 reflected" in x for x in log)
+    seq = stamp.unpack_reflector(r.reflect(request(ssid=1), PEER, quiet + MS, 64, 0, time_ns)[0])
+    assert seq.seq == 4  # session 1 kept its counter
     assert at(r, T2_NS + 40 * 10**9, ssid=4)  # room taken from an idle session
     assert r.sessions_evicted == 1 and "SSID 3 ended (idle)" in log[-2]
+
+
+def test_a_flood_of_one_packet_sessions_makes_room_for_a_new_stream() -> None:
+    """Newcomers take the place of one-packet sessions first: an honest stream that
+    starts during a flood of made-up sessions is answered from its first packet on."""
+    r, _log = limited()
+    r = StampReflector(max_sessions=64, limits=r.limits)
+    assert at(r, T2_NS, ssid=1) and at(r, T2_NS + MS, ssid=1)  # an established stream
+    flood = [(f"192.0.2.{i % 250 + 1}", 40000 + i) for i in range(1000)]
+    for i, peer in enumerate(flood):  # one packet per made-up session, all "recent"
+        at(r, T2_NS + 2 * MS + i, ssid=i % 65535 + 1, peer=peer)
+        if i == 500:  # a new honest stream starts in the middle of the flood
+            honest = [
+                at(r, T2_NS + 3 * MS + n, ssid=7, peer=("198.51.100.9", 5004)) for n in range(3)
+            ]
+    assert honest == [True, True, True]
+    assert at(r, T2_NS + 10 * MS, ssid=1)  # the established stream was never pushed out
+    assert r.sessions_evicted == 0 and r.unconfirmed_evicted >= 900 and not r.drops
+
+
+def test_sessions_are_capped_per_source_and_per_network() -> None:
+    r, _log = limited()
+    r = StampReflector(max_sessions=10_000, limits=replace(r.limits, max_pps_per_source=0))
+    answered = sum(at(r, T2_NS, ssid=ssid) for ssid in range(1, 200))
+    assert answered == 64 and r.drops == {"sessions-per-source": 199 - 64}
+    peers = [(f"192.0.2.{i}", port) for i in range(1, 255) for port in (40000, 40001)]
+    answered = sum(at(r, T2_NS, peer=peer) for peer in peers)
+    assert answered == 256 and r.drops["sessions-per-network"] == len(peers) - 256
+    assert at(r, T2_NS, peer=("198.51.100.1", 40000))  # another /24 is not affected
 
 
 def test_one_log_line_per_session_start_and_end() -> None:
@@ -382,10 +415,10 @@ def test_one_log_line_per_session_start_and_end() -> None:
 
 def test_session_log_lines_are_rate_limited() -> None:
     r, log = limited()
-    for port in range(1000):  # a flood of new sessions in one instant
-        at(r, T2_NS, peer=("127.0.0.1", 10000 + port))
+    for n in range(1000):  # a flood of new sessions in one instant
+        at(r, T2_NS, peer=(f"127.0.{n // 250}.{n % 250}", 10000))
     assert len(log) == 100
-    at(r, T2_NS + 10**9, peer=("127.0.0.1", 9999))  # 20 lines a second come back
+    at(r, T2_NS + 10**9, peer=("127.0.9.1", 9999))  # 20 lines a second come back
     assert log[-1].endswith("(900 session log lines suppressed before this one)")
     r.close(T2_NS + 2 * 10**9)
     assert log[-1] == "951 more STAMP sessions ended (responder stopped)"
