@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -259,26 +260,51 @@ def test_stun_rule_silent_host_and_dead_stand_in_goes_to_egress_probes() -> None
     assert decision is None  # a stand-in that answers nothing is no evidence
 
 
-def test_sip_rule_open_by_options_to_the_host() -> None:
-    port = free_block(1)
-    rule = udp_rule("sip", port, port, name="sip-udp")
-    config = ResponderConfig(
-        listen=HOST, stamp_port=0, sip_echo_ports=(PortRange(port, port),), clock_synchronised=True
-    )
-    r = Responder(config, log=lambda _line: None)
+@contextmanager
+def sip_server(address: str, port: int) -> Iterator[list[bytes]]:
+    """A tiny SIP server on loopback: any request gets '200 OK' with its Via, Call-ID, CSeq."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((address, port))
+    sock.settimeout(0.05)
+    got: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            got.append(data)
+            keep = [
+                line
+                for line in data.decode("utf-8", "replace").split("\r\n")
+                if line.lower().split(":", 1)[0] in ("via", "call-id", "cseq", "from", "to")
+            ]
+            reply = "\r\n".join(["SIP/2.0 200 OK", *keep, "Content-Length: 0", "", ""])
+            sock.sendto(reply.encode(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
     try:
-        r.start()
-    except BindError as exc:
-        pytest.skip(f"cannot bind the loopback SIP echo: {exc}")
-    try:
-        decision = asyncio.run(decide_udp(params(rule), ctx(), [port]))
+        yield got
     finally:
-        r.stop()
+        stop.set()
+        thread.join()
+        sock.close()
+
+
+def test_sip_rule_open_by_options_to_the_host() -> None:
+    port = free_udp_port(HOST)
+    rule = udp_rule("sip", port, port, name="sip-udp")
+    with sip_server(HOST, port) as got:
+        decision = asyncio.run(decide_udp(params(rule), ctx(), [port]))
     assert decision is not None
     assert decision.method == METHOD_SIP
     assert decision.destination == HOST
     assert (decision.open, decision.blocked, decision.note) == ([port], [], "")
     assert decision.evidence["service_answers"][str(port)].startswith("'SIP/2.0 200")
+    assert got and got[0].startswith(b"OPTIONS sip:")
 
 
 # ---- (b) the responder at the host's own address ----
