@@ -207,7 +207,6 @@ class FieldLab(Lab4):
     def _responder(self) -> None:
         argv = [sys.executable, "-m", "netready", "responder", "--listen", RESPONDER]
         argv += ["--stamp-port", str(STAMP_PORT), "--profile", "stimme", "--max-packet", "4096"]
-        argv += ["--sip-echo-ports", "5060"]
         self._spawn("responder", argv)
 
     def wait_ready(self) -> None:
