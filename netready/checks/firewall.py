@@ -158,6 +158,11 @@ class FirewallCheck(Check):
                 result.evidence.update(destination=destination, **detail)
                 result.evidence["ports"] = _port_sets([], [], every)
                 result.reason = decision.untested_reason
+                if "network_error" in detail:
+                    result.remediation = text(
+                        "firewall", "remediation_unreachable", address=p.address,
+                        why=detail["network_error"],
+                    )  # fmt: skip
                 return result
         result.evidence["destination"] = destination
         untested = sorted(set(every) - set(open_) - set(blocked))

@@ -37,6 +37,7 @@ from netready.checks.base import RunContext
 from netready.checks.firewall_params import FirewallParams
 from netready.checks.firewall_paths import FIREWALK_MIN_RETRIES
 from netready.model import Rule
+from netready.probes.errors import network_failure
 from netready.probes.firewalk import firewalk, have_raw_socket
 from netready.probes.sip import build_options
 from netready.probes.sip_io import exchange
@@ -82,6 +83,18 @@ def preflight_ports(rule: Rule) -> list[int]:
     return sorted(ports)
 
 
+def route_problem(address: str, port: int) -> str:
+    """Words for "this machine has no way to `address`" (no route, ...), '' if it has one.
+    A connected UDP socket asks the kernel's routing table; nothing is sent."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((address, port))
+    except OSError as exc:
+        return network_failure(exc)
+    return ""
+
+
 def responder_address(p: FirewallParams) -> tuple[str, int]:
     """(address, STAMP port) of the responder, ("", 0) without one."""
     if not p.responder:
@@ -92,6 +105,12 @@ def responder_address(p: FirewallParams) -> tuple[str, int]:
 async def decide_udp(p: FirewallParams, ctx: RunContext, ports: list[int]) -> UdpDecision | None:
     """The ladder (module doc); None when only egress probes are left."""
     assert p.rule is not None
+    no_way = route_problem(p.address, ports[0] if ports else 9)
+    if no_way:  # no route from here: nothing to ask, and nothing to wait for
+        decision = UdpDecision("udp (not sent: no route)", p.address, [], [])
+        decision.untested_reason = f"{no_way}: nothing could be sent to {p.address}"
+        decision.evidence["network_error"] = no_way
+        return decision
     if p.rule.verify in ("stun", "sip"):
         return await _service(p, ctx, ports)  # which goes down the ladder for silent ports
     probe_ports = list(p.host_probe_ports) or preflight_ports(p.rule)

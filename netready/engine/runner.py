@@ -190,8 +190,9 @@ def _result_of(planned: PlannedCheck, task: asyncio.Future[CheckResult]) -> Chec
 def _error(planned: PlannedCheck, exc: BaseException) -> CheckResult:
     failure = network_failure(exc)
     if failure:  # no route, host unreachable, no local address: a finding, not a crash
-        status = Status.NOT_TESTED if isinstance(exc, OSError) and _local(exc) else Status.FAIL
-        result = _not_run(planned, f"{failure} ({exc})", status)
+        # nothing was measured, so not_tested (a fail needs its figures); the firewall
+        # checks of the same run name the unreachable ports and fail the verdict
+        result = _not_run(planned, f"{failure} ({exc})", Status.NOT_TESTED)
         result.remediation = NETWORK_REMEDIATION
         result.evidence["network_error"] = errno.errorcode.get(getattr(exc, "errno", 0) or 0, "")
         return result
@@ -199,11 +200,6 @@ def _error(planned: PlannedCheck, exc: BaseException) -> CheckResult:
     at = f" (at {where[0].name}:{where[0].lineno})" if where else ""
     reason = f"internal error in the check: {type(exc).__name__}: {exc}{at}"
     return _not_run(planned, reason, Status.ERROR)
-
-
-def _local(exc: OSError) -> bool:
-    """This machine's own setup is what failed (no usable local address): nothing measured."""
-    return exc.errno == errno.EADDRNOTAVAIL
 
 
 def _not_run(planned: PlannedCheck, reason: str, status: Status = Status.NOT_TESTED) -> CheckResult:

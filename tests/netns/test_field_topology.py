@@ -125,3 +125,25 @@ def test_without_responder_services_decide_and_media_is_not_tested(
         assert "egress_only" in c["evidence"], c["reason"]  # what the edge let out is shown
     assert not [c for c in doc["checks"] if c["status"] == "fail"]
     assert _contradictions(doc) == []
+
+
+def test_no_route_is_a_finding_on_every_check_never_an_internal_error(
+    lab: FieldLab, tmp_path: Path
+) -> None:
+    """The site has no route to the platform (a badly wired site): every check says so."""
+    lab.clear()
+    lab.ip("site", "route", "del", "203.0.113.0/24")
+    try:
+        rc, doc, stderr = _run(lab, tmp_path, responder=True)
+    finally:
+        lab.ip("site", "route", "add", "203.0.113.0/24", "via", lab.fw_ip)
+    assert (rc, doc["verdict"]) == (1, "FAIL"), stderr[-3000:]
+    checks = _checks(doc)
+    errors = {i: c["reason"] for i, c in checks.items() if c["status"] == "error"}
+    assert errors == {}, errors
+    assert not any("internal error" in c["reason"] for c in doc["checks"])
+    voice = checks["media.voice"]
+    assert voice["status"] in ("fail", "not_tested") and "unreachable" in voice["reason"], voice
+    assert "default route" in checks["firewall.https-mypbx"]["remediation"]
+    assert "unreachable" in checks["firewall.https-mypbx"]["reason"]
+    assert "unreachable" in checks["firewall.rtp"]["reason"], checks["firewall.rtp"]["reason"]
