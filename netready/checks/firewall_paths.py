@@ -22,7 +22,7 @@ from typing import Any
 from netready.checks.firewall_params import FirewallParams
 from netready.checktexts import text
 from netready.model import CheckResult, Rule, Status
-from netready.probes.firewalk import firewalk, have_raw_socket
+from netready.probes.firewalk import FirewalkResult, firewalk, have_raw_socket
 from netready.probes.proxy import BLOCKED, OPEN, Proxy, connect_ports_via_proxy
 from netready.probes.udp_sweep import compact_ranges
 
@@ -89,6 +89,18 @@ def proxy_verdict(result: CheckResult, rule: Rule, proxy: Proxy, address: str) -
     )
 
 
+async def walk_to_host(p: FirewallParams, ports: list[int]) -> FirewalkResult:
+    """TTL-limited probes of `ports` to the rule's host, with the check's settings."""
+    return await firewalk(
+        p.address,
+        ports,
+        edge_hop=p.edge_hop,
+        max_ttl=p.max_ttl,
+        timeout_s=p.timeout_s,
+        retries=max(p.retries, FIREWALK_MIN_RETRIES),
+    )
+
+
 async def udp_firewalk(
     result: CheckResult, p: FirewallParams, every: list[int], probed: list[int]
 ) -> CheckResult:
@@ -103,14 +115,7 @@ async def udp_firewalk(
         )
         return result
     try:
-        fw = await firewalk(
-            p.address,
-            probed,
-            edge_hop=p.edge_hop,
-            max_ttl=p.max_ttl,
-            timeout_s=p.timeout_s,
-            retries=max(p.retries, FIREWALK_MIN_RETRIES),
-        )
+        fw = await walk_to_host(p, probed)
     except (OSError, ValueError) as exc:
         result.reason = f"TTL-limited probes to {p.address} could not run: {exc}"
         return result

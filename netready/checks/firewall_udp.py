@@ -35,10 +35,10 @@ from typing import Any
 from netready.addr import split_host_port
 from netready.checks.base import RunContext
 from netready.checks.firewall_params import FirewallParams
-from netready.checks.firewall_paths import FIREWALK_MIN_RETRIES
+from netready.checks.firewall_paths import quick_sample, walk_to_host
 from netready.model import Rule
 from netready.probes.errors import network_failure
-from netready.probes.firewalk import firewalk, have_raw_socket
+from netready.probes.firewalk import have_raw_socket
 from netready.probes.sip import build_options
 from netready.probes.sip_io import exchange
 from netready.probes.stamp_ping import stamp_ping
@@ -312,18 +312,9 @@ async def _egress_to_host(p: FirewallParams, decision: UdpDecision) -> None:
             "why": "needs root or CAP_NET_RAW for TTL-limited probes",
         }
         return
-    from netready.checks.firewall_paths import quick_sample
-
     sample = quick_sample(p.rule, p.firewalk_samples) if p.firewalk_samples else decision.open
     try:
-        fw = await firewalk(
-            p.address,
-            sample,
-            edge_hop=p.edge_hop,
-            max_ttl=p.max_ttl,
-            timeout_s=p.timeout_s,
-            retries=max(p.retries, FIREWALK_MIN_RETRIES),
-        )
+        fw = await walk_to_host(p, sample)
     except (OSError, ValueError) as exc:
         decision.evidence["egress_to_host"] = {"tested": False, "why": str(exc)}
         return
