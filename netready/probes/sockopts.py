@@ -1,26 +1,54 @@
-"""Linux socket options for measurement: kernel RX timestamps, TTL and TOS, clock sync state."""
+"""Socket options for measurement: kernel RX timestamps, TTL and TOS, clock sync state.
+
+Option numbers come from the `socket` module where it has them; Linux's numbers are used
+only on Linux (macOS and Windows give the same names other numbers). An option this OS does
+not have is None, and whatever needs it does without: no kernel timestamp, no TTL or TOS
+seen. Where there is no recvmsg (Windows), datagrams are read with recvfrom and carry no
+ancillary data, so their receive time is taken in user space.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import socket
 import struct
+import sys
 from dataclasses import dataclass
 
-SO_TIMESTAMPNS = 35  # cmsg (SOL_SOCKET, 35) carries a struct timespec, CLOCK_REALTIME
-IP_TOS = 1
-IP_TTL = 2
-IP_RECVTTL = 12
-IP_RECVTOS = 13
-IPV6_RECVHOPLIMIT = 51
-IPV6_HOPLIMIT = 52
-IPV6_RECVTCLASS = 66
-IPV6_TCLASS = 67
-IPV6_UNICAST_HOPS = 16
+
+def option_number(name: str, linux_value: int) -> int | None:
+    """The socket module's constant `name`, else Linux's number on Linux, else None."""
+    value = getattr(socket, name, None)
+    if isinstance(value, int):
+        return value
+    return linux_value if sys.platform.startswith("linux") else None
+
+
+SO_TIMESTAMPNS = option_number("SO_TIMESTAMPNS", 35)  # cmsg (SOL_SOCKET, 35): struct timespec
+IP_TOS = option_number("IP_TOS", 1)
+IP_TTL = option_number("IP_TTL", 2)
+IP_RECVTTL = option_number("IP_RECVTTL", 12)
+IP_RECVTOS = option_number("IP_RECVTOS", 13)
+IPV6_RECVHOPLIMIT = option_number("IPV6_RECVHOPLIMIT", 51)
+IPV6_HOPLIMIT = option_number("IPV6_HOPLIMIT", 52)
+IPV6_RECVTCLASS = option_number("IPV6_RECVTCLASS", 66)
+IPV6_TCLASS = option_number("IPV6_TCLASS", 67)
+IPV6_UNICAST_HOPS = option_number("IPV6_UNICAST_HOPS", 16)
 
 _TIMESPEC = struct.Struct("@qq")
 _INT = struct.Struct("@i")
-ANCILLARY_BUFSIZE = socket.CMSG_SPACE(_TIMESPEC.size) + 2 * socket.CMSG_SPACE(_INT.size)
+
+
+def _ancillary_bufsize() -> int:
+    """Room for a timestamp and two int cmsgs; 0 where the OS has no CMSG_SPACE (Windows)."""
+    cmsg_space = getattr(socket, "CMSG_SPACE", None)
+    if cmsg_space is None:
+        return 0
+    return int(cmsg_space(_TIMESPEC.size)) + 2 * int(cmsg_space(_INT.size))
+
+
+ANCILLARY_BUFSIZE = _ancillary_bufsize()
+HAS_RECVMSG = hasattr(socket.socket, "recvmsg") and ANCILLARY_BUFSIZE > 0
 
 STA_UNSYNC = 0x0040  # struct timex status bit: clock not synchronised
 TIME_ERROR = 5  # adjtimex() return value: clock not synchronised
@@ -57,7 +85,17 @@ def parse_ancillary(ancdata: AncillaryData) -> RxMeta:
     return RxMeta(kernel_ns, ttl, tos)
 
 
-def _try_setsockopt(sock: socket.socket, level: int, option: int, value: int) -> bool:
+def receive(sock: socket.socket, bufsize: int) -> tuple[bytes, AncillaryData]:
+    """One datagram and its ancillary data (none where the OS has no recvmsg)."""
+    if HAS_RECVMSG:
+        data, anc, _flags, _addr = sock.recvmsg(bufsize, ANCILLARY_BUFSIZE)
+        return data, anc
+    return sock.recvfrom(bufsize)[0], []
+
+
+def _try_setsockopt(sock: socket.socket, level: int, option: int | None, value: int) -> bool:
+    if option is None:  # not on this OS
+        return False
     try:
         sock.setsockopt(level, option, value)
     except OSError:
@@ -106,6 +144,8 @@ class _Timex(ctypes.Structure):
 
 def clock_is_synchronised() -> bool:
     """True if the kernel says the system clock is synchronised (adjtimex); False on any doubt."""
+    if not sys.platform.startswith("linux"):  # adjtimex is Linux's
+        return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         timex = _Timex()  # modes = 0: read only, needs no privilege
