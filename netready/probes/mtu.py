@@ -82,9 +82,7 @@ class MtuRun:
 def df_unsupported_reason() -> str:
     """Why this OS cannot set Don't Fragment the way the probe does; "" where it can."""
     if IP_MTU_DISCOVER is None or IPV6_MTU_DISCOVER is None:
-        return (
-            f"Don't Fragment is set with Linux's IP_MTU_DISCOVER, not available on {sys.platform}"
-        )
+        return f"Don't Fragment is set with Linux's IP_MTU_DISCOVER, not on {sys.platform}"
     return ""
 
 

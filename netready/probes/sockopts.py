@@ -115,6 +115,20 @@ def enable_rx_metadata(sock: socket.socket) -> bool:
     return stamped
 
 
+def tx_dscp_unsupported_reason() -> str:
+    """Why DSCP marks set here would not reach the wire; "" where they do.
+
+    Windows accepts IP_TOS and sends unmarked packets (only a Group Policy QoS rule marks),
+    so a path that keeps EF would look bleached.
+    """
+    if sys.platform == "win32":
+        return (
+            "Windows sends an application's packets unmarked (DSCP is set only by a QoS "
+            "policy), so whether the path keeps the marking cannot be tested from this computer"
+        )
+    return ""
+
+
 def set_tx_tos(sock: socket.socket, tos: int) -> bool:
     """Mark outgoing datagrams with `tos` (DSCP << 2 | ECN); True if the kernel accepted it."""
     if sock.family == socket.AF_INET6:
