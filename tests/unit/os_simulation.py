@@ -61,6 +61,8 @@ _PRELOAD = (
     "jsonschema",
     "urllib.request",  # imports _scproxy on macOS
     "prometheus_client",
+    "textual.app",  # picks its Windows driver (msvcrt) by sys.platform ...
+    "textual.drivers.linux_driver",  # ... else this one (termios); run_test() uses neither
 )
 
 #: Removed on both: Linux-only names (the socket ones are absent from Python 3.11 on Linux

@@ -61,7 +61,8 @@ def windows_run(tmp_path_factory: pytest.TempPathFactory) -> WindowsRun:
     with loopback_platform(tmp, duration=1.0) as plat:
         out = tmp / "report"
         proc = simulated("win32", "cli", "check", "--profile", str(plat.profile),
-                         "--out", str(out), config=config)  # fmt: skip
+                         "--out", str(out), "--events", str(tmp / "events.jsonl"),
+                         config=config)  # fmt: skip
     return WindowsRun(proc.returncode, proc.stderr, out / "report.json", config)
 
 
@@ -181,6 +182,50 @@ def test_a_changed_report_fails_verify(
     copy.write_bytes(copy.read_bytes().replace(b'"INCOMPLETE"', b'"PASS"', 1))
     proc = simulated(os_name, "cli", "verify", str(copy), config=windows_run.config)
     assert proc.returncode == 1 and "NOT VERIFIED" in proc.stdout
+
+
+REPLAY = """
+import asyncio, sys, time
+from pathlib import Path
+from tests.unit.os_simulation import apply
+apply({os_name!r})
+from netready.tui.app import NetreadyApp
+from netready.tui.result import ResultScreen
+from netready.tui.sources import ReplaySource, finished_from_folder, read_events
+from tests.tui.screens import screen_text
+
+source = ReplaySource(read_events(Path({events!r})), finished_from_folder(Path({folder!r})))
+app = NetreadyApp(lang="en", environ={{"NETREADY_CONFIG_DIR": {config!r}}}, replay=source)
+
+async def main() -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        deadline = time.monotonic() + 60
+        while not isinstance(app.screen, ResultScreen):
+            if time.monotonic() > deadline:
+                sys.exit("no result screen; screen:\\n" + screen_text(app))
+            await pilot.pause(0.05)
+        await pilot.pause(0.1)
+        print(screen_text(app))
+        await pilot.press("ctrl+q")
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("os_name", OS_NAMES)
+def test_the_app_replays_a_run(os_name: str, windows_run: WindowsRun, tmp_path: Path) -> None:
+    """`netready tui --replay EVENTS --report-dir DIR`, as the app runs it (headless)."""
+    script = REPLAY.format(
+        os_name=os_name,
+        events=str(windows_run.report.parent.parent / "events.jsonl"),
+        folder=str(windows_run.report.parent),
+        config=str(tmp_path / "config"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "INCOMPLETE" in proc.stdout and "path.mtu" in proc.stdout, proc.stdout
 
 
 def test_the_responder_says_it_needs_linux(tmp_path: Path) -> None:
