@@ -235,3 +235,24 @@ def test_the_responder_says_it_needs_linux(tmp_path: Path) -> None:
         "netready: error: netready responder runs on Linux only (kernel receive timestamps "
         "and packet destinations); this system is win32"
     ]
+
+
+def test_the_app_stops_its_child_the_way_each_os_can(monkeypatch: pytest.MonkeyPatch) -> None:
+    """POSIX: own session, SIGINT; Windows: own process group, CTRL_BREAK_EVENT, which the
+    child's handlers take as SIGBREAK (Windows' values, set here on Linux's modules)."""
+    import signal
+
+    from netready import run_stop
+
+    options = run_stop.child_popen_options()
+    assert options["start_new_session"] is True and callable(options["preexec_fn"])
+    assert run_stop.child_stop_signal() == signal.SIGINT
+    assert run_stop.stop_signals() == (signal.SIGINT, signal.SIGTERM)
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(signal, "CTRL_BREAK_EVENT", 1, raising=False)
+    monkeypatch.setattr(signal, "SIGBREAK", 21, raising=False)
+    monkeypatch.setattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200, raising=False)
+    assert run_stop.child_popen_options() == {"creationflags": 0x200}  # no preexec_fn there
+    assert run_stop.child_stop_signal() == 1
+    assert run_stop.stop_signals() == (signal.SIGINT, signal.SIGTERM, 21)
