@@ -71,6 +71,20 @@ def _int_or_byte(data: bytes) -> int | None:
     return data[0] if len(data) == 1 else None
 
 
+# The cmsg types that carry them: Linux sends IP_TTL / IP_TOS, macOS and the BSDs send
+# IP_RECVTTL / IP_RECVTOS (the option's own number); IPv6 uses IPV6_HOPLIMIT / IPV6_TCLASS.
+_TTL_CMSGS = {
+    (socket.IPPROTO_IP, IP_TTL),
+    (socket.IPPROTO_IP, IP_RECVTTL),
+    (socket.IPPROTO_IPV6, IPV6_HOPLIMIT),
+}
+_TOS_CMSGS = {
+    (socket.IPPROTO_IP, IP_TOS),
+    (socket.IPPROTO_IP, IP_RECVTOS),
+    (socket.IPPROTO_IPV6, IPV6_TCLASS),
+}
+
+
 def parse_ancillary(ancdata: AncillaryData) -> RxMeta:
     """Kernel timestamp, TTL / hop limit and TOS / traffic class from recvmsg ancillary data."""
     kernel_ns = ttl = tos = None
@@ -78,9 +92,9 @@ def parse_ancillary(ancdata: AncillaryData) -> RxMeta:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
             seconds, nanos = _TIMESPEC.unpack_from(data)
             kernel_ns = seconds * 1_000_000_000 + nanos
-        elif (level, kind) in ((socket.IPPROTO_IP, IP_TTL), (socket.IPPROTO_IPV6, IPV6_HOPLIMIT)):
+        elif (level, kind) in _TTL_CMSGS:
             ttl = _int_or_byte(data)
-        elif (level, kind) in ((socket.IPPROTO_IP, IP_TOS), (socket.IPPROTO_IPV6, IPV6_TCLASS)):
+        elif (level, kind) in _TOS_CMSGS:
             tos = _int_or_byte(data)
     return RxMeta(kernel_ns, ttl, tos)
 

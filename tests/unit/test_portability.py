@@ -73,7 +73,7 @@ def test_every_module_imports(os_name: str, tmp_path: Path) -> None:
 
 
 PROBE_CONSTANTS = """
-import json
+import json, socket
 from tests.unit.os_simulation import apply
 apply({os_name!r})
 from netready.probes import mtu, sockopts
@@ -85,7 +85,8 @@ found |= {{n: getattr(mtu, n) for n in ("IP_MTU_DISCOVER", "IP_MTU", "IPV6_MTU_D
 found |= {{n: getattr(udp_ports, n) for n in ("IP_PKTINFO", "IPV6_PKTINFO")}}
 found |= {{"ANCILLARY_BUFSIZE": sockopts.ANCILLARY_BUFSIZE, "HAS_RECVMSG": sockopts.HAS_RECVMSG,
           "df": mtu.df_unsupported_reason(), "dscp": sockopts.tx_dscp_unsupported_reason(),
-          "clock": sockopts.clock_is_synchronised()}}
+          "clock": sockopts.clock_is_synchronised(),
+          "tos_cmsg": sockopts.parse_ancillary([(0, socket.IP_RECVTOS, b"\\xb8")]).tos}}
 print(json.dumps(found))
 """
 
@@ -113,6 +114,7 @@ def test_macos_gets_its_own_socket_option_numbers() -> None:
     assert found["HAS_RECVMSG"] is True and found["ANCILLARY_BUFSIZE"] > 0  # type: ignore[operator]
     assert "IP_MTU_DISCOVER" in str(found["df"]) and found["dscp"] == ""
     assert found["clock"] is False  # adjtimex is Linux's: never claimed synchronised
+    assert found["tos_cmsg"] == 0xB8  # macOS delivers the TOS as an IP_RECVTOS cmsg
 
 
 def test_windows_reads_without_recvmsg_and_marks_nothing() -> None:
