@@ -32,6 +32,7 @@ def test_every_option_and_argument_has_help() -> None:
     missing = []
     commands = 0
     for name, parser in _parsers(build_parser()):
+        assert parser.format_help()  # renders (a stray % in a help text would raise here)
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 described = {a.dest for a in action._choices_actions if a.help}
