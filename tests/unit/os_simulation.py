@@ -79,7 +79,7 @@ _LINUX_ONLY_OS = (
 )
 #: Removed on Windows only: what its Python has not.
 _WINDOWS_MISSING_SOCKET = ("CMSG_SPACE", "CMSG_LEN")
-_WINDOWS_MISSING_OS = ("O_NONBLOCK",)
+_WINDOWS_MISSING_OS = ("O_NONBLOCK", "getuid", "geteuid", "getgid", "fork", "setsid", "killpg")
 _WINDOWS_MISSING_MODULES = ("resource", "fcntl", "termios", "pwd", "grp")
 _WINDOWS_MISSING_SIGNALS = ("SIGKILL", "SIGHUP", "SIGALRM", "SIGUSR1", "SIGUSR2")
 
