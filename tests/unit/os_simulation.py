@@ -1,10 +1,11 @@
 """Windows or macOS as netready's own code sees it, simulated in a Linux Python process.
 
-`apply(os_name)` must run before netready is imported. It removes what those systems'
-Python lacks (`socket.CMSG_SPACE`, `socket.socket.recvmsg`/`sendmsg`, `select.poll`,
-`os.sched_*`, `os.O_NONBLOCK`, `resource`, `fcntl`, `termios`, `signal.SIGKILL`, ...) and
-sets `sys.platform`. For macOS it also gives the socket options macOS's values
-(IP_TOS 3, IP_RECVTOS 27, ...), so code that took Linux's numbers would show.
+`apply(os_name)` must run before netready is imported. It removes what that system's
+Python lacks and sets `sys.platform`. Both: `os.sched_*`, `select.epoll` and the socket
+options only Linux has. Windows also: `socket.CMSG_SPACE`, `socket.socket.recvmsg` and
+`sendmsg`, `select.poll`, `os.O_NONBLOCK`, `os.getuid`, `os.fork`, ..., `resource`,
+`fcntl`, `termios`, `signal.SIGKILL`, .... macOS keeps recvmsg and poll but gets its own
+socket option numbers (IP_TOS 3, IP_RECVTOS 27, ...), so code that took Linux's would show.
 
 What is not simulated: the standard library and third-party packages, which are tested on
 those systems by their maintainers. They are imported before the switch, so their own
