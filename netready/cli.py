@@ -78,13 +78,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"netready {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     check = sub.add_parser("check", help="run all checks headless and write a signed report")
-    check.add_argument("--profile", required=True, metavar="NAME|PATH")
+    check.add_argument(
+        "--profile",
+        required=True,
+        metavar="NAME|PATH",
+        help="the profile to check against: a shipped or own name (stimme, lab) or a TOML file",
+    )
     _add_run_options(check)
     resp = sub.add_parser("responder", help="run the far end (STAMP reflector, port echo)")
-    resp.add_argument("--listen", default="127.0.0.1", metavar="ADDR")
-    resp.add_argument("--stamp-port", type=int, default=862, metavar="PORT")
-    resp.add_argument("--udp-ports", default="", metavar="RANGES")
-    resp.add_argument("--tcp-ports", default="", metavar="RANGES")
+    resp.add_argument(
+        "--listen",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="IP address to bind every socket to (default 127.0.0.1; 0.0.0.0 or :: for all)",
+    )
+    resp.add_argument(
+        "--stamp-port",
+        type=int,
+        default=862,
+        metavar="PORT",
+        help="the STAMP port (default 862; 0 picks a free one)",
+    )
+    resp.add_argument(
+        "--udp-ports",
+        default="",
+        metavar="RANGES",
+        help="UDP probe ports, e.g. 5060,10000-10100: port echo and STAMP",
+    )
+    resp.add_argument(
+        "--tcp-ports",
+        default="",
+        metavar="RANGES",
+        help="TCP ports that greet with a banner and close",
+    )
     resp.add_argument(
         "--tls-ports",
         default="",
@@ -188,16 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
         "that address only (e.g. 127.0.0.1:9862; default: off)",
     )
     ver = sub.add_parser("verify", help="check a report's signature and document")
-    ver.add_argument("report", metavar="REPORT")
+    ver.add_argument("report", metavar="REPORT", help="the report.json to check")
     ver.add_argument(
         "--public-key",
         metavar="FILE",
         help="trusted public key (default: netready.pub next to the report)",
     )
+    ver.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead of lines: ok, signature_ok, document_ok, "
+        "verdict, key_id, fingerprint, trusted_comment, problems (same exit codes)",
+    )
     ticket = sub.add_parser(
         "ticket", help="verify a report, then bundle a prefilled support ticket with it (zip)"
     )
-    ticket.add_argument("report", metavar="REPORT")
+    ticket.add_argument("report", metavar="REPORT", help="the report.json to verify and bundle")
     ticket.add_argument(
         "--out",
         metavar="FILE",
@@ -216,12 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="trusted public key (default: netready.pub next to the report)",
     )
     samples = sub.add_parser("csv", help="the voice stream's raw samples as CSV")
-    samples.add_argument("report", metavar="REPORT")
+    samples.add_argument("report", metavar="REPORT", help="the report.json to read")
     samples.add_argument(
         "--out", metavar="FILE", help="CSV file ('-' = stdout; default: samples.csv next to it)"
     )
     keys = sub.add_parser("keys", help="manage the signing key")
-    keys.add_argument("action", choices=["init", "show"])
+    keys.add_argument(
+        "action",
+        choices=["init", "show"],
+        help="init: create the key (once); show: print the public key and its fingerprint",
+    )
     keys.add_argument("--force", action="store_true", help="with init: replace an existing key")
     tui = sub.add_parser("tui", help="the installer's app (what `netready` alone opens)")
     tui.add_argument("--lang", choices=["en", "de"], help="language (default: the locale)")
@@ -236,10 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --replay: the run's report folder, for the result screen",
     )
     demo = sub.add_parser("demo", help="run the lab profile against a local responder")
-    demo.add_argument("--out", metavar="DIR")
-    demo.add_argument("--duration", type=float, metavar="SECONDS")
-    demo.add_argument("--json", action="store_true")
-    demo.add_argument("--quiet", "-q", action="store_true")
+    demo.add_argument("--out", metavar="DIR", help="report folder (default: a new dated folder)")
+    demo.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="length of the media streams"
+    )
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report document on stdout (diagnostics stay on stderr)",
+    )
+    demo.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     _add_rendering_options(demo)
     return parser
 

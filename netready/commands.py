@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -107,11 +108,14 @@ def cmd_check(args: argparse.Namespace, env: Env) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, env: Env) -> int:
-    """`netready verify`: exit 0 only if signature and document both hold."""
+    """`netready verify [--json]`: exit 0 only if signature and document both hold."""
     from netready.report.verify import verify_report
 
     pub = Path(args.public_key) if args.public_key else None
     outcome = verify_report(Path(args.report), pub)
+    if args.json:  # the report's own text is only escaped by json.dumps: no terminal codes
+        env.stdout.write(json.dumps(outcome.as_json(), sort_keys=True) + "\n")
+        return ExitCode.PASS if outcome.ok else ExitCode.FAIL
     for line in outcome.lines:  # may quote the report's own (untrusted) text
         env.stdout.write(visible(line) + "\n")
     env.stdout.write(("OK" if outcome.ok else "NOT VERIFIED") + "\n")

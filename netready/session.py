@@ -21,6 +21,7 @@ from netready.report.document import build_report
 from netready.report.environment import environment
 from netready.report.files import REPORT_NAME, ReportFiles, write_signed_report
 from netready.report.signing import SecretKey
+from netready.run_stop import stop_signals
 
 
 @dataclass
@@ -69,7 +70,8 @@ def check_out_dir(out_dir: Path) -> None:
 
 @contextmanager
 def _stop_on_signals(engine: EngineThread) -> Iterator[list[int]]:
-    """SIGINT/SIGTERM cancel the run (the partial report is still written and signed).
+    """SIGINT/SIGTERM (and SIGBREAK on Windows) cancel the run (the partial report is still
+    written and signed).
 
     The handlers stay until the report is written: a second ctrl+c (or a SIGINT that comes
     before the engine starts) must not cost the signed report.
@@ -83,7 +85,7 @@ def _stop_on_signals(engine: EngineThread) -> Iterator[list[int]]:
         received.append(signum)
         engine.cancel()
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, handler) for s in stop_signals()}
     try:
         yield received
     finally:

@@ -23,7 +23,7 @@ from netready.checks.base import QUIET, Check, PlannedCheck, RunContext, registe
 from netready.checks.mtu_params import MtuParams
 from netready.checktexts import text
 from netready.model import CheckResult, Profile, Status
-from netready.probes.mtu import MtuRun, run_mtu_probe
+from netready.probes.mtu import MtuRun, df_unsupported_reason, run_mtu_probe
 
 KIND = "path.mtu"
 TEXTS = "mtu"  # checks/mtu.toml
@@ -65,6 +65,9 @@ class MtuCheck(Check):
         result.method = "stamp (RFC 8762) packets with DF, bisected; one fragmented payload"
         if not p.responder:
             result.reason = "no responder given (--responder ADDR[:PORT]): path MTU not measured"
+            return result
+        if unsupported := df_unsupported_reason():
+            result.reason = f"{unsupported}: path MTU not measured"
             return result
         host, port = split_host_port(p.responder)
         ctx.progress(0.0, "path MTU: probing sizes with DF")

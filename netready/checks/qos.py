@@ -9,7 +9,8 @@ when the responder could not apply the DSCP, RP = 1).
 
 The platform only recommends QoS (seed 002), so a lost marking is no failed requirement:
 the check passes, with a reason that says what happened and a remediation for IT. Without
-a responder, or when it does not answer, the check is `not_tested`.
+a responder, when it does not answer, or on Windows (which does not send an application's
+marks), the check is `not_tested`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from netready.checks.qos_params import QosParams
 from netready.checktexts import text
 from netready.metrics.stats import voice_metrics
 from netready.model import CheckResult, Profile, Status
+from netready.probes.sockopts import tx_dscp_unsupported_reason
 from netready.probes.voice import VoiceRun, run_voice_stream
 
 KIND = "qos.dscp"
@@ -123,6 +125,9 @@ class QosCheck(Check):
         result.method = "stamp (RFC 8762) class-of-service TLV (RFC 8972)"
         if not p.responder:
             result.reason = "no responder given (--responder ADDR[:PORT]): DSCP not measured"
+            return result
+        if unsupported := tx_dscp_unsupported_reason():
+            result.reason = f"{unsupported}: DSCP not measured"
             return result
         host, port = split_host_port(p.responder)
         run = await asyncio.to_thread(_stream, host, port, p, ctx)

@@ -222,8 +222,11 @@ class EngineThread:
         self._thread = threading.Thread(target=self._main, name="netready-engine", daemon=True)
 
     def _main(self) -> None:
+        # A selector loop on every OS: the UDP sweep waits with loop.add_reader, which
+        # Windows' default (proactor) loop does not have; on Linux it is the default anyway.
         try:
-            self.outcome = asyncio.run(self.runner.run())
+            with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as loop_runner:
+                self.outcome = loop_runner.run(self.runner.run())
         except BaseException as exc:  # reported by wait()
             self.error = exc
 

@@ -20,9 +20,11 @@ import errno
 import secrets
 import select
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 
+from netready.probes.sockopts import option_number
 from netready.probes.stamp import (
     ErrorEstimate,
     SenderPacket,
@@ -31,13 +33,14 @@ from netready.probes.stamp import (
     unpack_reflector,
 )
 
-# Linux socket options (Python's socket module does not export them all)
-IP_MTU_DISCOVER = 10
-IP_MTU = 14
+# Linux's path-MTU options (Python's socket module does not export them all); other systems
+# set DF another way (IP_DONTFRAGMENT on Windows, IP_DONTFRAG on macOS), not done here yet
+IP_MTU_DISCOVER = option_number("IP_MTU_DISCOVER", 10)
+IP_MTU = option_number("IP_MTU", 14)
 IP_PMTUDISC_DONT = 0
 IP_PMTUDISC_DO = 2
-IPV6_MTU_DISCOVER = 23
-IPV6_MTU = 24
+IPV6_MTU_DISCOVER = option_number("IPV6_MTU_DISCOVER", 23)
+IPV6_MTU = option_number("IPV6_MTU", 24)
 IPV6_PMTUDISC_DONT = 0
 IPV6_PMTUDISC_DO = 2
 IPV4_OVERHEAD = 28  # IPv4 header 20 + UDP header 8
@@ -76,10 +79,19 @@ class MtuRun:
         return None if self.path_mtu_bytes is None else self.path_mtu_bytes - self.overhead
 
 
+def df_unsupported_reason() -> str:
+    """Why this OS cannot set Don't Fragment the way the probe does; "" where it can."""
+    if IP_MTU_DISCOVER is None or IPV6_MTU_DISCOVER is None:
+        return f"Don't Fragment is set with Linux's IP_MTU_DISCOVER, not on {sys.platform}"
+    return ""
+
+
 def _open(address: str, port: int, fragment: bool) -> tuple[socket.socket, int]:
     family, kind, proto, _name, sockaddr = socket.getaddrinfo(
         address, port, type=socket.SOCK_DGRAM
     )[0]
+    if IP_MTU_DISCOVER is None or IPV6_MTU_DISCOVER is None:
+        raise OSError(df_unsupported_reason())
     sock = socket.socket(family, kind, proto)
     try:
         if family == socket.AF_INET6:
@@ -104,6 +116,8 @@ def _kernel_mtu(sock: socket.socket) -> int | None:
         if sock.family == socket.AF_INET6
         else (socket.IPPROTO_IP, IP_MTU)
     )
+    if name is None:
+        return None
     try:
         return int(sock.getsockopt(level, name))
     except OSError:

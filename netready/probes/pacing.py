@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netready.probes.sockopts import (
-    ANCILLARY_BUFSIZE,
     RxMeta,
     parse_ancillary,
+    receive,
     set_tx_tos,
     set_tx_ttl,
 )
@@ -73,7 +73,7 @@ def drain(sock: socket.socket, handle: Handler) -> OSError | None:
     """
     while True:
         try:
-            data, anc, _flags, _addr = sock.recvmsg(RECV_BUFSIZE, ANCILLARY_BUFSIZE)
+            data, anc = receive(sock, RECV_BUFSIZE)
         except (BlockingIOError, InterruptedError):
             return None
         except OSError as exc:

@@ -3,8 +3,9 @@
 Format: one `SSID HEXKEY` per line (SSID 0-65535; 0 is the default key, used for any
 SSID without a key of its own), or a single line with just `HEXKEY` (that key is the
 default). `#` starts a comment; blank lines are ignored. Every key must have at least
-16 bytes (32 hex digits), and the file must not be readable or writable by group or
-others (chmod 600), as for an SSH private key.
+16 bytes (32 hex digits), and on POSIX systems the file must not be readable or writable
+by group or others (chmod 600), as for an SSH private key (Windows has no such mode bits:
+there its ACLs are the user's to set).
 
 Errors name the file and the line, never the key itself.
 """
@@ -18,6 +19,11 @@ from netready.errors import UsageError
 
 MIN_KEY_BYTES = 16
 MAX_FILE_BYTES = 1 << 20
+
+
+def has_posix_modes() -> bool:
+    """True where file mode bits say who may read a file (not on Windows)."""
+    return os.name == "posix"
 
 
 class KeyFileError(UsageError):
@@ -39,14 +45,15 @@ def _parse_key(text: str, where: str) -> bytes:
 
 def _read_private(path: str) -> str:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        # O_NONBLOCK: a FIFO in its place must not hang the open (POSIX; Windows has none)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise KeyFileError(f"HMAC key file {path}: {exc.strerror or exc}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise KeyFileError(f"HMAC key file {path}: not a regular file")
-        if info.st_mode & 0o077:
+        if has_posix_modes() and info.st_mode & 0o077:
             raise KeyFileError(
                 f"HMAC key file {path} is accessible by group or others (mode "
                 f"{stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"

@@ -115,6 +115,8 @@ class _Pacer:
             try:
                 return bool(select.select([self.sock], [], [], seconds)[0])
             except ValueError:  # descriptor above FD_SETSIZE
+                if not hasattr(select, "poll"):  # Windows: no poll (and no such limit)
+                    raise
                 self.use_select = False
         poller = select.poll()
         poller.register(self.sock, select.POLLIN)
@@ -193,7 +195,7 @@ def _realtime_on() -> bool:
 
 
 def _realtime_off() -> None:
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, AttributeError):  # no sched_* on Windows and macOS
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 
 from netready.probes.sockopts import (
-    ANCILLARY_BUFSIZE,
     RxMeta,
     parse_ancillary,
+    receive,
     set_tx_tos,
     set_tx_ttl,
 )
@@ -108,7 +108,7 @@ class Receiver:
         """Read every datagram already queued, without blocking."""
         while True:
             try:
-                data, anc, _flags, _addr = sock.recvmsg(RECV_BUFSIZE, ANCILLARY_BUFSIZE)
+                data, anc = receive(sock, RECV_BUFSIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # e.g. ICMP port unreachable, reported once on a connected socket

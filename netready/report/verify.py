@@ -26,10 +26,37 @@ class VerifyOutcome:
     signature_ok: bool = False
     document_ok: bool = False
     lines: list[str] = field(default_factory=list)
+    key_id: str = ""  # of the public key checked against
+    fingerprint: str = ""
+    trusted_comment: str = ""  # "" unless the signature holds
+    verdict: str | None = None  # as the document says; trust it only if `ok`
+    problems: list[str] = field(default_factory=list)  # what failed, one sentence each
 
     @property
     def ok(self) -> bool:
         return self.signature_ok and self.document_ok
+
+    def as_json(self) -> dict[str, Any]:
+        """The machine-readable verdict of `netready verify --json`."""
+        return {
+            "ok": self.ok,
+            "signature_ok": self.signature_ok,
+            "document_ok": self.document_ok,
+            "verdict": self.verdict,
+            "key_id": self.key_id,
+            "fingerprint": self.fingerprint,
+            "trusted_comment": self.trusted_comment,
+            "problems": list(self.problems),
+        }
+
+
+def _document_verdict(data: bytes) -> str | None:
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    verdict = doc.get("verdict") if isinstance(doc, dict) else None
+    return verdict if isinstance(verdict, str) else None
 
 
 @cache
@@ -75,16 +102,19 @@ def verify_report(report: Path, public_key: Path | None = None) -> VerifyOutcome
     key = PublicKey.from_text(
         _read(key_path, "public key").decode("utf-8", "replace"), str(key_path)
     )
-    out = VerifyOutcome()
+    out = VerifyOutcome(key_id=key.key_id_hex, fingerprint=key.fingerprint())
+    out.verdict = _document_verdict(data)
     comment = ""
     try:
         verified = verify(data, minisig, key)
         comment = verified.trusted_comment
         out.signature_ok = True
+        out.trusted_comment = comment
         out.lines.append(f"signature: ok (key ID {key.key_id_hex}, {key.fingerprint()})")
         out.lines.append(f"trusted comment: {comment}")
     except SignatureError as exc:
         out.lines.append(f"signature: FAILED: {exc}")
+        out.problems.append(f"signature: {exc}")
     problems = document_problems(data)
     if not problems and out.signature_ok:
         expected = trusted_comment(json.loads(data))
@@ -93,6 +123,7 @@ def verify_report(report: Path, public_key: Path | None = None) -> VerifyOutcome
                 "the trusted comment does not match the document's verdict, site, time or profile"
             )
     out.document_ok = not problems
+    out.problems.extend(f"document: {p}" for p in problems)
     if problems:
         out.lines.extend(f"document: FAILED: {p}" for p in problems)
     else:

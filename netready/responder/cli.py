@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,6 +77,11 @@ def _profile_sip_echo(profile: Profile) -> tuple[PortRange, ...]:
 
 def responder_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ResponderConfig:
     """Validated config; refuses options whose feature is not built yet instead of faking it."""
+    if not sys.platform.startswith("linux"):
+        raise UsageError(
+            f"netready responder runs on Linux only (kernel receive timestamps and packet "
+            f"destinations); this system is {sys.platform}"
+        )
     tls_cert, tls_key = getattr(args, "tls_cert", ""), getattr(args, "tls_key", "")
     if bool(tls_cert) != bool(tls_key):
         raise UsageError("--tls-cert and --tls-key go together (or neither: self-signed)")

@@ -4,7 +4,6 @@ the descriptor limit that binding needs."""
 from __future__ import annotations
 
 import os
-import resource
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -155,6 +154,10 @@ def ensure_fd_limit(sockets: int) -> None:
     except OSError:
         in_use = 64
     needed = sockets + in_use + FD_HEADROOM
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or needed <= soft:
         return

@@ -122,9 +122,10 @@ class StampService:
         fd = sock.fileno()
         if self._tos.get(fd, 0) == tos:
             return
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_IP, IP_TOS, tos)
-        if sock.family == socket.AF_INET6:
+        if IP_TOS is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IP, IP_TOS, tos)
+        if sock.family == socket.AF_INET6 and IPV6_TCLASS is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS, tos)
         self._tos[fd] = tos

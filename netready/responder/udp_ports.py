@@ -15,21 +15,23 @@ import errno
 import ipaddress
 import socket
 import struct
+import sys
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from netready.errors import NetreadyError
 from netready.model import PortRange
-from netready.probes.sockopts import AncillaryData
+from netready.probes.sockopts import AncillaryData, option_number
 
 #: At most this many datagrams are handled per readiness event, so one busy
 #: socket cannot starve the others.
 BURST = 64
 
-# Linux ancillary-data numbers Python 3.11 does not name (more in netready.probes.sockopts).
-IP_PKTINFO = 8
-IPV6_RECVPKTINFO = 49
-IPV6_PKTINFO = 50
+# Ancillary-data numbers (Linux's where Python 3.11 does not name them; more in
+# netready.probes.sockopts); None on a system without them.
+IP_PKTINFO = option_number("IP_PKTINFO", 8)
+IPV6_RECVPKTINFO = option_number("IPV6_RECVPKTINFO", 49)
+IPV6_PKTINFO = option_number("IPV6_PKTINFO", 50)
 
 #: Ancillary buffer: timestamp, TTL, TOS and the destination address (PKTINFO).
 ANC_SIZE = 256
@@ -103,6 +105,8 @@ def is_wildcard(host: str) -> bool:
 
 def enable_pktinfo(sock: socket.socket) -> None:
     """Ask for each datagram's destination address (for wildcard-bound sockets)."""
+    if IP_PKTINFO is None or IPV6_RECVPKTINFO is None:
+        raise ResponderError(f"this system ({sys.platform}) has no IP_PKTINFO")
     try:
         sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     except OSError:

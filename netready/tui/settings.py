@@ -27,7 +27,9 @@ class FormMemory:
     responder: str = ""
     duration: str = ""
     quick: bool = False
-    local_responder: bool = False
+    # ticked on a first run: the lab profile's hosts are 127.0.0.1, so without its local
+    # responder every check would fail with firewall advice for loopback (issue 15)
+    local_responder: bool = True
     hosts: dict[str, dict[str, str]] = field(default_factory=dict)  # profile -> host -> addr
     lang: str = ""
 

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 from netready.errors import NetreadyError, UsageError
 from netready.exitcodes import exit_code_for_verdict
 from netready.model import Profile, Verdict
-from netready.procs import die_with_parent
+from netready.run_stop import child_popen_options, child_stop_signal
 
 EventDict = dict[str, Any]
 
@@ -152,7 +151,7 @@ class ProcessSource(EventSource):
         if not self._cancel_asked or self._signalled or not self._child_ready or proc is None:
             return
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(child_stop_signal())
             self._signalled = True
 
     def run(self) -> None:
@@ -172,8 +171,7 @@ class ProcessSource(EventSource):
                 text=True,
                 errors="replace",
                 env=env,
-                start_new_session=True,  # the terminal's ctrl+c is the app's, not the child's
-                preexec_fn=die_with_parent(signal.SIGINT),  # app gone: stop, sign, exit
+                **child_popen_options(),  # its own session / process group, per OS
             )
             with self._lock:
                 self._proc = proc

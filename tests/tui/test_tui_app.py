@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, RichLog, Select, Static
+from textual.widgets import Checkbox, DataTable, Input, RichLog, Select, Static
 
 from netready.errors import UsageError
 from netready.profile import find_profile, load_profile
@@ -125,6 +125,26 @@ def test_the_start_form_validates_in_place_with_the_cli_messages(tmp_path: Path)
             assert "--duration: give 1 to 3600 seconds" in str(
                 screen.query_one("#error", Static).render()
             )
+
+    asyncio.run(scenario())
+
+
+def test_a_first_run_runs_the_lab_profile_against_its_local_responder(tmp_path: Path) -> None:
+    """No remembered form: ctrl+r would run lab with the local responder, not fail every
+    check against 127.0.0.1; stimme (real hosts) has no such box."""
+
+    async def scenario() -> None:
+        app = _app(tmp_path, lang="en")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+            screen = app.screen
+            assert isinstance(screen, StartScreen)
+            box = screen.query_one("#local_responder", Checkbox)
+            assert screen.values().profile == "lab" and box.value and box.display
+            assert screen.values().local_responder is True
+            screen.query_one("#profile", Select).value = "stimme"
+            await wait_for(pilot, lambda: not box.display)
+            assert screen.values().local_responder is False
 
     asyncio.run(scenario())
 

@@ -28,8 +28,9 @@ TURN_SECRET = "tui-s3cret-never-written"
 
 def _fill(app: NetreadyApp, duration: str) -> None:
     screen = app.screen
-    screen.query_one("#profile", Select).value = "lab"
-    screen.query_one("#local_responder", Checkbox).value = True
+    # a first run's defaults: the lab profile with its local responder (nothing to set)
+    assert screen.query_one("#profile", Select).value == "lab"
+    assert screen.query_one("#local_responder", Checkbox).value is True
     screen.query_one("#duration", Input).value = duration
     screen.query_one("#site-customer", Input).value = "ACME GmbH"
     screen.query_one("#site-ticket", Input).value = "T-42"

@@ -31,7 +31,17 @@ def test_every_text_exists_in_both_languages_and_differs_where_it_should() -> No
     ],
 )
 def test_language_comes_from_the_locale(environ: dict[str, str], lang: str) -> None:
-    assert default_lang(environ) == lang
+    assert default_lang(environ, system=lambda: "") == lang
+
+
+@pytest.mark.parametrize(
+    ("system", "lang"),
+    [("de_DE", "de"), ("German_Germany", "de"), ("en_GB", "en"), ("", "en")],
+)
+def test_without_locale_variables_the_os_locale_decides(system: str, lang: str) -> None:
+    """Windows sets no LANG: the user's locale as the OS reports it decides."""
+    assert default_lang({}, system=lambda: system) == lang
+    assert default_lang({"LANG": "en_US.UTF-8"}, system=lambda: system) == "en"
 
 
 def _styles(text: object) -> list[str]:

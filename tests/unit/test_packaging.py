@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -64,3 +65,19 @@ def test_python_m_netready_works() -> None:
         [sys.executable, "-m", "netready", "--version"], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0 and out.stdout.startswith("netready ")
+
+
+def test_the_version_has_one_source(wheel: zipfile.ZipFile) -> None:
+    """netready/__init__.py holds it; the wheel's metadata, the CLI and the man page agree."""
+    from netready import __version__
+
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert not re.search(r"^version\s*=", pyproject, re.MULTILINE)  # dynamic, from hatch
+    meta = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    assert f"\nVersion: {__version__}\n" in wheel.read(meta).decode()
+    out = subprocess.run(
+        [sys.executable, "-m", "netready", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout == f"netready {__version__}\n"
+    man = (ROOT / "packaging" / "netready-responder.1").read_text(encoding="utf-8")
+    assert f'"netready {__version__}"' in man.splitlines()[0]
