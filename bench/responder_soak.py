@@ -21,7 +21,10 @@ turnaround (T3 - T2 at the reflector) p50/p99/max, its RTT p99, how many forged
 datagrams were sent, and the responder's own summary line (drops by reason).
 Targets: honest loss 0, turnaround p99 <= 1 ms, RSS <= 100 MB.
 
-Usage: .venv/bin/python bench/responder_soak.py [--minutes 10] [--flood-pps 10000]
+`--realtime` runs the responder under `chrt -f 20` (SCHED_FIFO), to tell the time it
+waits for a CPU on a busy machine apart from the time it takes itself.
+
+Usage: .venv/bin/python bench/responder_soak.py [--minutes 10] [--flood-pps 10000] [--realtime]
 Exit status 0 when every target is met, 1 when not, 2 when it could not run.
 """
 
@@ -159,7 +162,7 @@ def percentile(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] / 1e6
 
 
-def conduct(minutes: float, pps: int) -> int:
+def conduct(minutes: float, pps: int, realtime: bool = False) -> int:
     """Run the three roles in a namespace, sample the responder, print the results."""
     seconds = minutes * 60.0
     load_start = os.getloadavg()[0]
@@ -168,7 +171,8 @@ def conduct(minutes: float, pps: int) -> int:
     with namespace() as ns, log.open("w+", encoding="utf-8") as log_file:
         # the log goes to a file: a pipe nobody reads would fill and stall the responder
         responder = subprocess.Popen(
-            [*ns, sys.executable, "-m", "netready", "responder", "--profile", "stimme",
+            [*ns, *(["chrt", "-f", "20"] if realtime else []),
+             sys.executable, "-m", "netready", "responder", "--profile", "stimme",
              "--listen", "127.0.0.1", "--clock-synchronised", "no"],
             stderr=log_file, stdin=subprocess.DEVNULL, text=True, cwd=ROOT,
         )  # fmt: skip
@@ -222,7 +226,8 @@ def conduct(minutes: float, pps: int) -> int:
     loss = honest_out["lost"]
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rate = flood_out["flood_sent"] / max(flood_out["flood_s"], 1e-9)
-    print(f"netready responder soak, {minutes:g} min, ended {when}; load average "
+    print(f"netready responder soak{' (responder SCHED_FIFO)' if realtime else ''}, "
+          f"{minutes:g} min, ended {when}; load average "
           f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 = both "
           f"cores busy; other work on the machine shows here)")  # fmt: skip
     print(f"  flood: {flood_out['flood_sent']} forged datagrams in {flood_out['flood_s']} s "
@@ -249,6 +254,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="soak length (default 10)")
     parser.add_argument("--flood-pps", type=int, default=10_000, help="forged datagrams/s")
+    parser.add_argument(
+        "--realtime", action="store_true", help="run the responder under chrt -f 20"
+    )
     parser.add_argument("--flood", type=float, metavar="S", help=argparse.SUPPRESS)
     parser.add_argument("--honest", type=float, metavar="S", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -264,7 +272,7 @@ def main() -> int:
     if not 0 < args.minutes <= 24 * 60 or not 0 < args.flood_pps <= 100_000:
         print("--minutes must be 0-1440 and --flood-pps 1-100000")
         return 2
-    return conduct(args.minutes, args.flood_pps)
+    return conduct(args.minutes, args.flood_pps, args.realtime)
 
 
 if __name__ == "__main__":
