@@ -43,7 +43,6 @@ PBX, SERVICES, STUN, SIP, RESPONDER = (
 )
 HOSTS = {"pbx": PBX, "services": SERVICES, "stun": STUN, "sip_provider": SIP}
 TURN_USER, TURN_PASSWORD, TURN_REALM = "netready", "field-secret", "netready.test"
-STAMP_PORT = 862
 READY_S = 30.0
 #: (address, port, transport) each server must answer before the lab is ready.
 TCP_READY = ((PBX, 443), (PBX, 8443), (PBX, 1300), (PBX, 8636), (SERVICES, 4443))
@@ -205,9 +204,9 @@ class FieldLab(Lab4):
         self._spawn("kamailio", [*argv, "-P", str(d / "kamailio.pid"), "-Y", str(d)])
 
     def _responder(self) -> None:
+        """Exactly the README's operator command (STAMP on its default port 862)."""
         argv = [sys.executable, "-m", "netready", "responder", "--listen", RESPONDER]
-        argv += ["--stamp-port", str(STAMP_PORT), "--profile", "stimme", "--max-packet", "4096"]
-        self._spawn("responder", argv)
+        self._spawn("responder", [*argv, "--profile", "stimme"])
 
     def wait_ready(self) -> None:
         """Until every server answers on its TCP port (inside the platform namespace)."""
@@ -252,7 +251,7 @@ class FieldLab(Lab4):
         profile.write_text(profile_text, encoding="utf-8")
         args = ["--profile", str(profile), *host_args(), "--duration", str(duration)]
         if responder:
-            args += ["--responder", f"{RESPONDER}:{STAMP_PORT}"]
+            args += ["--responder", RESPONDER]  # the README: STAMP on its default port
         if only:
             args += ["--only", only]
         env = {
