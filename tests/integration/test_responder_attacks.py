@@ -22,6 +22,7 @@ from netready.probes import stamp
 from netready.probes.sip import build_options, pad_for_echo
 from netready.probes.stamp import ErrorEstimate, SenderPacket
 from netready.probes.udp_probe import ECHO_MAGIC, pack_echo, pack_probe
+from netready.responder import tls_ports
 from netready.responder.server import Responder, ResponderConfig, ResponderStats
 from tests.conftest import free_port, require_root
 from tests.integration.forge import Forger
@@ -323,7 +324,8 @@ def test_idle_connections_from_a_few_addresses_do_not_shut_out_a_tls_client() ->
             sock.bind((f"127.0.0.{1 + i % 10}", 0))
             sock.connect(("127.0.0.1", port))
             idle.append(sock)
-        assert wait_for(lambda: responder.stats.tcp_refused >= 80 - 16)  # 16 per /24
+        per_net = tls_ports.MAX_WORKERS_PER_NETWORK
+        assert wait_for(lambda: responder.stats.tcp_refused >= 80 - per_net)  # per /24
         assert _tls_handshake("127.0.0.1", port, "127.0.1.1")  # another /24: served now
         # the same /24 is served as soon as the idle connections' deadline frees workers
         assert wait_for(lambda: _tls_handshake("127.0.0.1", port, "127.0.0.11"), 5.0)
