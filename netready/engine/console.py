@@ -13,7 +13,6 @@ from typing import IO
 
 from netready.events import (
     CheckFinished,
-    CheckStarted,
     Event,
     Progress,
     RunFinished,
@@ -61,7 +60,6 @@ class ConsolePrinter:
         self.total = 0
         self.expected_s, self.began = 0.0, time.monotonic()  # the run's estimate, its start
         self.index = 0  # checks finished so far
-        self.running = 0  # checks started so far
         self._last_draw = 0.0
         self._bar_shown = False
         self._lock = threading.Lock()
@@ -76,8 +74,6 @@ class ConsolePrinter:
             self.expected_s, self.began = event.expected_s, time.monotonic()
             about = f", about {event.expected_s:.0f} s" if event.expected_s else ""
             self._line(f"netready: profile {event.profile}: {self.total} checks{about}")
-        elif isinstance(event, CheckStarted):
-            self.running += 1
         elif isinstance(event, Progress) and self.tty:
             self._bar(event)
         elif isinstance(event, CheckFinished):

@@ -63,23 +63,17 @@ def _words_by_state(blocked: list[int], states: dict[str, dict[str, str]]) -> st
     )
 
 
-def _transport(result: CheckResult) -> str:
-    title = result.title.lower()
-    return "tcp" if " tcp/" in title else "udp" if " udp/" in title else ""
-
-
 def _reconcile_one(result: CheckResult, reached: dict[str, str]) -> bool:
     ports = result.evidence.get("ports")
-    transport = result.evidence.get("transport") or _transport(result)
+    transport = result.evidence.get("transport", "")
     if not isinstance(ports, dict) or not ports.get("blocked") or not transport:
         return False
-    addresses = {
-        a for a in (result.evidence.get("destination"), result.evidence.get("address")) if a
-    }
-    addresses.add(str(result.evidence.get("host_address") or ""))
+    # where the ports were tested, and the host they stand for (the same but for a stand-in)
+    ev = result.evidence
+    addresses = {str(a) for a in (ev.get("destination"), ev.get("host_address")) if a}
     moved: dict[str, str] = {}
     for port in parse_ranges(ports["blocked"]):
-        for address in addresses - {""}:
+        for address in addresses:
             by = reached.get(f"{transport}/{address}:{port}")
             if by and by != result.id:
                 moved[str(port)] = by

@@ -25,7 +25,6 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from netready.responder.tls_ports import self_signed_pem
 from tests.integration import kamailio as kam
@@ -83,21 +82,16 @@ class FieldLab(Lab4):
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def __enter__(self) -> FieldLab:
-        super().__enter__()
-        try:
-            for addr in (PBX, SERVICES, STUN, SIP, RESPONDER):
-                self.ip("plat", "addr", "add", f"{addr}/24", "dev", "p0")
-            self._start_servers()
-            self.wait_ready()
-        except BaseException:
-            self.close()
-            raise
+        super().__enter__()  # Lab4 runs start() and closes everything if it fails
         return self
 
-    def __exit__(
-        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def start(self) -> None:
+        """The namespaces (Lab4), the host addresses, the servers, until they all listen."""
+        super().start()
+        for addr in (PBX, SERVICES, STUN, SIP, RESPONDER):
+            self.ip("plat", "addr", "add", f"{addr}/24", "dev", "p0")
+        self._start_servers()
+        self.wait_ready()
 
     def close(self) -> None:
         for _name, proc in reversed(self._procs):

@@ -29,7 +29,6 @@ def firewall_result(
     not_tested: str = "",
     transport: str = "udp",
     title_ports: str = "3478",
-    with_transport_evidence: bool = False,
     rule: str = "stun-udp",
 ) -> CheckResult:
     """A failed `firewall.*` result as FirewallCheck.run builds it."""
@@ -58,8 +57,7 @@ def firewall_result(
         ports={"open": open_, "blocked": blocked, "not_tested": not_tested},
         remediation_de="Ausgehend ... freigeben",
     )
-    if with_transport_evidence:
-        result.evidence["transport"] = transport
+    result.evidence["transport"] = transport  # as the firewall check writes it
     return result
 
 
@@ -184,8 +182,8 @@ def test_tcp_and_udp_do_not_mix() -> None:
     }
 
 
-def test_transport_from_evidence_wins_over_the_title() -> None:
-    fw = firewall_result(with_transport_evidence=True)
+def test_transport_comes_from_the_evidence_not_the_title() -> None:
+    fw = firewall_result()
     fw.title = "Firewall rule"  # no transport in the title
     reconcile([fw, stun_result(reached_key("udp", ADDR, 3478))])
     assert fw.status is Status.PASS
