@@ -312,7 +312,8 @@ async def _egress_to_host(p: FirewallParams, decision: UdpDecision) -> None:
             "why": "needs root or CAP_NET_RAW for TTL-limited probes",
         }
         return
-    sample = quick_sample(p.rule, p.firewalk_samples) if p.firewalk_samples else decision.open
+    every = [port for r in p.rule.ports for port in r.ports()]  # firewalk_samples 0 = all
+    sample = quick_sample(p.rule, p.firewalk_samples) if p.firewalk_samples else every
     try:
         fw = await walk_to_host(p, sample)
     except (OSError, ValueError) as exc:
@@ -329,6 +330,15 @@ async def _egress_to_host(p: FirewallParams, decision: UdpDecision) -> None:
         "beyond_router": fw.beyond,
         "note": fw.note,
     }
+    let_out = sorted(set(fw.open) & set(decision.blocked))
+    if let_out:  # silent at the stand-in, yet the edge lets them out toward the host itself
+        decision.blocked = sorted(set(decision.blocked) - set(let_out))
+        decision.note += (
+            f"; UDP {compact_ranges(let_out)} did not reach {decision.destination}, but "
+            f"TTL-limited probes show the site's edge lets them out toward {p.address}: "
+            f"the site does not seem to allow {decision.destination} like {p.address}, so "
+            "these are not tested, not blocked"
+        )
     stopped = sorted(set(fw.blocked) - set(decision.blocked))
     if stopped:
         decision.blocked = sorted(set(decision.blocked) | set(stopped))

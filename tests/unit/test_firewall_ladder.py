@@ -41,6 +41,7 @@ from netready.checks.firewall_udp import (
     preflight_ports,
 )
 from netready.model import PortRange, Rule, Status
+from netready.probes.firewalk import FirewalkResult
 from netready.probes.udp_sweep import DEFAULT_RETRIES
 from netready.responder.server import BindError, Responder, ResponderConfig
 
@@ -399,6 +400,33 @@ def test_stand_in_unserved_ports_are_blocked_at_the_stand_in() -> None:
     assert decision is not None
     assert decision.method == METHOD_STAND_IN and decision.destination == STAND_IN
     assert (decision.open, decision.blocked) == (ports[:5], ports[5:])
+
+
+def test_ports_silent_at_the_stand_in_but_let_out_toward_the_host_are_not_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The site allows the PBX but not the responder's address: the stand-in hears nothing
+    of those ports while the egress probes show them leaving toward the PBX. Not tested
+    (the site should allow the responder), never blocked."""
+    first = free_block(8)
+    rule = udp_rule("echo", first, first + 7)
+    ports = list(range(first, first + 8))
+
+    async def egress(_p: FirewallParams, sample: list[int]) -> FirewalkResult:
+        return FirewalkResult(address=HOST, open=sorted(sample), edge_hop=1)
+
+    monkeypatch.setattr(firewall_udp, "have_raw_socket", lambda: True)
+    monkeypatch.setattr(firewall_udp, "walk_to_host", egress)
+    with (
+        silent(HOST, ports),
+        responder(STAND_IN, (first, first + 4)) as r,
+        silent(STAND_IN, ports[5:]),
+    ):
+        p = params(rule, responder=stamp_of(r), stands_in=True, firewalk_samples=0)
+        decision = asyncio.run(decide_udp(p, ctx(), ports))
+    assert decision is not None
+    assert (decision.open, decision.blocked) == (ports[:5], [])
+    assert f"does not seem to allow {STAND_IN} like {HOST}" in decision.note
 
 
 @pytest.mark.usefixtures("no_raw")
